@@ -1,0 +1,61 @@
+"""Domain errors as GraphQL errors: `extensions.code` (FORBIDDEN, NOT_FOUND, UNAUTHENTICATED,
+BAD_USER_INPUT, ...) and `extensions.field`; unexpected errors are masked."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql.error import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from backend.errors import CaravanError, FieldProblem
+
+log = logging.getLogger("caravan.graphql")
+
+# List parameters are named differently in the two skins.
+_ARGUMENT_NAMES = {"limit": "first", "q": "filter.q", "updated_since": "filter.updatedSince"}
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def graphql_field(name: str | None) -> str | None:
+    if name is None:
+        return None
+    return _ARGUMENT_NAMES.get(name) or camel(name)
+
+
+def payload_problems(exc: CaravanError) -> list[FieldProblem]:
+    problems = exc.problems or [FieldProblem(exc.field or "input", exc.code, exc.detail)]
+    return [FieldProblem(graphql_field(p.field) or "input", p.code, p.message) for p in problems]
+
+
+def _convert(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    if original is None:
+        return error  # a syntax or validation error about the document itself
+    if isinstance(original, CaravanError):
+        extensions = {"code": original.graphql_code, "reason": original.code}
+        field = graphql_field(original.field)
+        if field is not None:
+            extensions["field"] = field
+        message = original.detail
+    else:
+        log.error("unhandled GraphQL error", exc_info=original)
+        extensions = {"code": "INTERNAL_SERVER_ERROR"}
+        message = "Internal server error"
+    return GraphQLError(
+        message, nodes=error.nodes, source=error.source, positions=error.positions,
+        path=error.path, extensions=extensions,
+    )
+
+
+class DomainErrors(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and getattr(result, "errors", None):
+            result.errors = [_convert(e) for e in result.errors]

@@ -1,0 +1,255 @@
+"""GraphQL object and input types for accounts and contacts (camelCase on the wire)."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from backend.api.gql.context import GraphQLContext
+from backend.api.gql.pagination import Connection, SortDirection
+from backend.errors import FieldProblem
+from backend.records.service import Record
+
+
+def _node_values(cls: type, record: Record) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in record.items() if k in names}
+
+
+def provided(data: object) -> dict[str, Any]:
+    """An input's fields the client actually sent (others stay UNSET)."""
+    return {
+        f.name: getattr(data, f.name)
+        for f in dataclasses.fields(data)  # type: ignore[arg-type]
+        if getattr(data, f.name) is not strawberry.UNSET and f.name not in ("id", "version")
+    }
+
+
+@strawberry.type
+class FieldError:
+    field: str
+    code: str
+    message: str
+
+    @classmethod
+    def of(cls, problems: list[FieldProblem]) -> list[FieldError]:
+        return [cls(field=p.field, code=p.code, message=p.message) for p in problems]
+
+
+@strawberry.type
+class Account:
+    id: strawberry.ID
+    version: int
+    name: str
+    industry: str | None
+    website: str | None
+    phone: str | None
+    address_line1: str | None
+    address_line2: str | None
+    city: str | None
+    region: str | None
+    postal_code: str | None
+    country: str | None
+    tags: list[str]
+    owner_id: strawberry.ID
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, record: Record) -> Account:
+        return cls(**_node_values(cls, record))
+
+    @strawberry.field(description="The first contacts of this account, by id.")
+    async def contacts(
+        self, info: Info[GraphQLContext, None], first: int = 20
+    ) -> Connection[Annotated[Contact, strawberry.lazy("backend.api.gql.types")]]:
+        from backend.api.gql.loaders import contacts_of_account
+
+        return await contacts_of_account(info.context, uuid.UUID(self.id), first)
+
+
+@strawberry.type
+class Contact:
+    id: strawberry.ID
+    version: int
+    first_name: str | None
+    last_name: str
+    email: str | None
+    phone: str | None
+    mobile_phone: str | None
+    title: str | None
+    account_id: strawberry.ID | None
+    address_line1: str | None
+    address_line2: str | None
+    city: str | None
+    region: str | None
+    postal_code: str | None
+    country: str | None
+    notes: str | None
+    tags: list[str]
+    owner_id: strawberry.ID
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, record: Record) -> Contact:
+        return cls(**_node_values(cls, record))
+
+    @strawberry.field(description="The account this contact belongs to, if any.")
+    async def account(self, info: Info[GraphQLContext, None]) -> Account | None:
+        from backend.api.gql.loaders import account_by_id
+
+        if self.account_id is None:
+            return None
+        return await account_by_id(info.context, uuid.UUID(self.account_id))
+
+
+# -- list arguments ----------------------------------------------------------------------
+@strawberry.enum
+class AccountOrderField(Enum):
+    ID = "id"
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    NAME = "name"
+
+
+@strawberry.enum
+class ContactOrderField(Enum):
+    ID = "id"
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    LAST_NAME = "last_name"
+
+
+@strawberry.input
+class AccountOrder:
+    field: AccountOrderField
+    direction: SortDirection = SortDirection.ASC
+
+
+@strawberry.input
+class ContactOrder:
+    field: ContactOrderField
+    direction: SortDirection = SortDirection.ASC
+
+
+@strawberry.input
+class AccountFilter:
+    q: str | None = None
+    owner_id: strawberry.ID | None = None
+    updated_since: datetime | None = None
+
+
+@strawberry.input
+class ContactFilter:
+    q: str | None = None
+    owner_id: strawberry.ID | None = None
+    account_id: strawberry.ID | None = None
+    updated_since: datetime | None = None
+
+
+# -- mutation inputs and payloads ----------------------------------------------------------
+@strawberry.input
+class CreateAccountInput:
+    name: str
+    industry: str | None = strawberry.UNSET
+    website: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    address_line1: str | None = strawberry.UNSET
+    address_line2: str | None = strawberry.UNSET
+    city: str | None = strawberry.UNSET
+    region: str | None = strawberry.UNSET
+    postal_code: str | None = strawberry.UNSET
+    country: str | None = strawberry.UNSET
+    tags: list[str] | None = strawberry.UNSET
+
+
+@strawberry.input
+class UpdateAccountInput:
+    id: strawberry.ID
+    version: int = strawberry.field(description="The version you edited; a newer one is a conflict.")
+    name: str | None = strawberry.UNSET
+    industry: str | None = strawberry.UNSET
+    website: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    address_line1: str | None = strawberry.UNSET
+    address_line2: str | None = strawberry.UNSET
+    city: str | None = strawberry.UNSET
+    region: str | None = strawberry.UNSET
+    postal_code: str | None = strawberry.UNSET
+    country: str | None = strawberry.UNSET
+    tags: list[str] | None = strawberry.UNSET
+    owner_id: strawberry.ID | None = strawberry.UNSET
+
+
+@strawberry.input
+class CreateContactInput:
+    last_name: str
+    first_name: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    mobile_phone: str | None = strawberry.UNSET
+    title: str | None = strawberry.UNSET
+    account_id: strawberry.ID | None = strawberry.UNSET
+    address_line1: str | None = strawberry.UNSET
+    address_line2: str | None = strawberry.UNSET
+    city: str | None = strawberry.UNSET
+    region: str | None = strawberry.UNSET
+    postal_code: str | None = strawberry.UNSET
+    country: str | None = strawberry.UNSET
+    notes: str | None = strawberry.UNSET
+    tags: list[str] | None = strawberry.UNSET
+
+
+@strawberry.input
+class UpdateContactInput:
+    id: strawberry.ID
+    version: int = strawberry.field(description="The version you edited; a newer one is a conflict.")
+    last_name: str | None = strawberry.UNSET
+    first_name: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    mobile_phone: str | None = strawberry.UNSET
+    title: str | None = strawberry.UNSET
+    account_id: strawberry.ID | None = strawberry.UNSET
+    address_line1: str | None = strawberry.UNSET
+    address_line2: str | None = strawberry.UNSET
+    city: str | None = strawberry.UNSET
+    region: str | None = strawberry.UNSET
+    postal_code: str | None = strawberry.UNSET
+    country: str | None = strawberry.UNSET
+    notes: str | None = strawberry.UNSET
+    tags: list[str] | None = strawberry.UNSET
+    owner_id: strawberry.ID | None = strawberry.UNSET
+
+
+@strawberry.input
+class DeleteInput:
+    id: strawberry.ID
+    version: int | None = strawberry.field(
+        default=None, description="When given, the delete applies only at this version."
+    )
+
+
+@strawberry.type
+class AccountPayload:
+    account: Account | None
+    errors: list[FieldError]
+
+
+@strawberry.type
+class ContactPayload:
+    contact: Contact | None
+    errors: list[FieldError]
+
+
+@strawberry.type
+class DeletePayload:
+    deleted_id: strawberry.ID | None
+    errors: list[FieldError]

@@ -1,0 +1,38 @@
+"""The REST API: auth, health, and one router per entity."""
+
+from __future__ import annotations
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.types import ControllerRouterHandler
+
+from backend.api.auth_header import authenticate
+from backend.api.rest.auth import AuthController
+from backend.api.rest.health import health, ready
+from backend.api.rest.records import record_router
+from backend.context import RequestContext
+from backend.crm.accounts.schemas import AccountCreate, AccountUpdate
+from backend.crm.accounts.service import accounts
+from backend.crm.contacts.schemas import ContactCreate, ContactUpdate
+from backend.crm.contacts.service import contacts
+
+
+async def rest_context(request: Request, state: State) -> RequestContext:  # type: ignore[type-arg]
+    return authenticate(
+        state.services,
+        request.headers.get("authorization"),
+        "rest",
+        request.headers.get("x-request-id"),
+    )
+
+
+def rest_handlers() -> list[ControllerRouterHandler]:
+    provide = Provide(rest_context)
+    return [
+        AuthController,
+        health,
+        ready,
+        record_router(accounts, AccountCreate, AccountUpdate, provide),
+        record_router(contacts, ContactCreate, ContactUpdate, provide),
+    ]

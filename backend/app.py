@@ -1,0 +1,38 @@
+"""create_app(): plugins and routers only."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.datastructures import State
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from backend.api.rest.problems import EXCEPTION_HANDLERS
+from backend.api.rest.routes import rest_handlers
+from backend.runtime import Services
+
+MAX_BODY_BYTES = 1_000_000
+
+
+def create_app(services: Services) -> Litestar:
+    from backend.api.gql.controller import graphql_controller
+
+    async def close_database() -> None:
+        await services.db.dispose()
+
+    return Litestar(
+        route_handlers=[*rest_handlers(), graphql_controller()],
+        state=State({"services": services}),
+        exception_handlers=EXCEPTION_HANDLERS,
+        on_shutdown=[close_database],
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=OpenAPIConfig(
+            title="Caravan CRM",
+            version="1.0.0",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        debug=False,
+    )

@@ -1,0 +1,196 @@
+"""The `caravan` command (also `python -m backend`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from backend.db.migrate import migrate
+from backend.db.session import Database
+from backend.db.target import DatabaseTarget, resolve_database
+from backend.errors import CaravanError, ConfigurationError
+from backend.settings import Settings
+
+log = logging.getLogger("caravan")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="caravan", description="Caravan CRM")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API server")
+    serve.add_argument("--host", help="default: CARAVAN_HOST or 127.0.0.1")
+    serve.add_argument("--port", type=int, help="default: CARAVAN_PORT or 8000")
+
+    commands.add_parser("migrate", help="upgrade the database schema (as the owner role)")
+
+    tenant = commands.add_parser("tenant", help="tenant administration")
+    tenant_cmds = tenant.add_subparsers(dest="action", required=True)
+    tenant_create = tenant_cmds.add_parser("create", help="create a tenant and its first admin")
+    tenant_create.add_argument("--name", required=True)
+    tenant_create.add_argument("--slug", required=True)
+    tenant_create.add_argument("--admin-email", required=True)
+    tenant_create.add_argument("--admin-password", required=True)
+
+    user = commands.add_parser("user", help="user administration")
+    user_cmds = user.add_subparsers(dest="action", required=True)
+    user_create = user_cmds.add_parser("create", help="create a user in a tenant")
+    user_create.add_argument("--tenant", required=True, help="the tenant's slug")
+    user_create.add_argument("--email", required=True)
+    user_create.add_argument("--password", required=True)
+    user_create.add_argument("--name")
+
+    demo = commands.add_parser("demo", help="create a demo tenant with realistic data")
+    demo.add_argument("--slug", default="demo")
+    demo.add_argument("--email", default="admin@demo.example")
+    demo.add_argument("--password", help="the admin's password (default: a random one)")
+    return parser
+
+
+async def _with_database(
+    settings: Settings, work: Callable[[Database], Awaitable[Any]], *, migrate_first: bool = True
+) -> Any:
+    target = await resolve_database(settings)
+    try:
+        if migrate_first and target.embedded is not None:
+            await _migrate(target)
+        db = Database(target.app_url, pool_size=2)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+    finally:
+        target.release()
+
+
+async def _migrate(target: DatabaseTarget) -> None:
+    assert target.owner_url is not None
+    await migrate(target.owner_url, target.app_role)
+
+
+def _print_json(value: dict[str, Any]) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from backend.app import create_app
+    from backend.runtime import build_services
+
+    async def prepare() -> DatabaseTarget:
+        target = await resolve_database(settings)
+        if target.embedded is not None:
+            await _migrate(target)
+        return target
+
+    target = asyncio.run(prepare())
+    try:
+        app = create_app(build_services(settings, target.app_url))
+        host = args.host or settings.host
+        port = args.port or settings.port
+        log.info("serving on http://%s:%s", host, port)
+        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    finally:
+        target.release()
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
+    async def run() -> None:
+        target = await resolve_database(settings)
+        try:
+            await _migrate(target)
+        finally:
+            target.release()
+
+    asyncio.run(run())
+    print("migrations are current")
+
+
+def cmd_tenant(settings: Settings, args: argparse.Namespace) -> None:
+    from backend.tenants.service import create_tenant
+
+    async def work(db: Database) -> Any:
+        return await create_tenant(
+            db,
+            name=args.name,
+            slug=args.slug,
+            admin_email=args.admin_email,
+            admin_password=args.admin_password,
+        )
+
+    created = asyncio.run(_with_database(settings, work))
+    _print_json(
+        {
+            "tenant_id": created.tenant_id,
+            "slug": created.slug,
+            "admin_user_id": created.admin_user_id,
+        }
+    )
+
+
+def cmd_user(settings: Settings, args: argparse.Namespace) -> None:
+    from backend.tenants.service import create_user
+
+    async def work(db: Database) -> Any:
+        return await create_user(
+            db, tenant_slug=args.tenant, email=args.email, password=args.password, name=args.name
+        )
+
+    user_id = asyncio.run(_with_database(settings, work))
+    _print_json({"user_id": user_id, "tenant": args.tenant, "email": args.email.lower()})
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
+    from backend.demo import seed_demo
+
+    password = args.password or secrets.token_urlsafe(12)
+
+    async def work(db: Database) -> Any:
+        return await seed_demo(db, slug=args.slug, email=args.email, password=password)
+
+    result = asyncio.run(_with_database(settings, work))
+    print(
+        f"Demo tenant '{result.slug}': {result.accounts} accounts, {result.contacts} contacts.\n"
+        f"Sign in with tenant={result.slug} email={result.email} password={password}\n"
+        f"  curl -s -X POST http://{settings.host}:{settings.port}/auth/sign-in "
+        "-H 'content-type: application/json' "
+        f"-d '{{\"tenant\":\"{result.slug}\",\"email\":\"{result.email}\",\"password\":\"{password}\"}}'"
+    )
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
+    "serve": cmd_serve,
+    "migrate": cmd_migrate,
+    "tenant": cmd_tenant,
+    "user": cmd_user,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        COMMANDS[args.command](settings, args)
+    except ConfigurationError as exc:
+        print(f"caravan: configuration error: {exc}", file=sys.stderr)
+        return 78  # EX_CONFIG
+    except CaravanError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        print(f"caravan: {exc.code}{where}: {exc.detail}", file=sys.stderr)
+        return 2 if exc.status < 500 else 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""RequestContext: who is calling, for which tenant, through which channel. Built once per
+request by the API skins and passed to every service call."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+from backend.db.session import Database, TenantSession
+
+Channel = Literal["rest", "graphql", "sync", "import", "cli", "system"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID
+    roles: tuple[str, ...] = ()
+
+
+@dataclass
+class RequestContext:
+    principal: Principal
+    db: Database
+    channel: Channel
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    session: TenantSession = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.session = TenantSession(self.db, self.principal.tenant_id)
+
+    @property
+    def tenant_id(self) -> uuid.UUID:
+        return self.principal.tenant_id
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        return self.principal.user_id

@@ -1,0 +1,31 @@
+"""Accounts on the generic record service."""
+
+from __future__ import annotations
+
+from backend.auth.models import User
+from backend.crm.accounts.models import Account
+from backend.crm.address import ADDRESS_FIELDS
+from backend.records.fields import FieldSpec
+from backend.records.service import RecordService
+from backend.records.spec import EntitySpec
+
+ACCOUNT = EntitySpec(
+    name="account",
+    plural="accounts",
+    table=Account.__table__,  # type: ignore[arg-type]
+    fields=EntitySpec.field_map(
+        FieldSpec("name", max_length=200, required=True),
+        FieldSpec("industry", max_length=100),
+        FieldSpec("website", kind="url", max_length=2048),
+        FieldSpec("phone", kind="phone", max_length=40),
+        *ADDRESS_FIELDS,
+        FieldSpec("tags", kind="tags"),
+        FieldSpec("owner_id", kind="uuid", on_create=False),
+    ),
+    search_columns=("name",),
+    filter_columns=("owner_id",),
+    sort_columns=("id", "created_at", "updated_at", "name"),
+    references={"owner_id": User.__table__},  # type: ignore[dict-item]
+)
+
+accounts = RecordService(ACCOUNT)

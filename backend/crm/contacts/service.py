@@ -1,0 +1,39 @@
+"""Contacts on the generic record service."""
+
+from __future__ import annotations
+
+from backend.auth.models import User
+from backend.crm.accounts.models import Account
+from backend.crm.address import ADDRESS_FIELDS
+from backend.crm.contacts.models import Contact
+from backend.records.fields import FieldSpec
+from backend.records.service import RecordService
+from backend.records.spec import EntitySpec
+
+CONTACT = EntitySpec(
+    name="contact",
+    plural="contacts",
+    table=Contact.__table__,  # type: ignore[arg-type]
+    fields=EntitySpec.field_map(
+        FieldSpec("first_name", max_length=100),
+        FieldSpec("last_name", max_length=100, required=True),
+        FieldSpec("email", kind="email", max_length=254),
+        FieldSpec("phone", kind="phone", max_length=40),
+        FieldSpec("mobile_phone", kind="phone", max_length=40),
+        FieldSpec("title", max_length=100),
+        FieldSpec("account_id", kind="uuid"),
+        *ADDRESS_FIELDS,
+        FieldSpec("notes", max_length=10_000, multiline=True),
+        FieldSpec("tags", kind="tags"),
+        FieldSpec("owner_id", kind="uuid", on_create=False),
+    ),
+    search_columns=("first_name", "last_name", "email"),
+    filter_columns=("owner_id", "account_id"),
+    sort_columns=("id", "created_at", "updated_at", "last_name"),
+    references={
+        "account_id": Account.__table__,  # type: ignore[dict-item]
+        "owner_id": User.__table__,  # type: ignore[dict-item]
+    },
+)
+
+contacts = RecordService(CONTACT)

@@ -1,0 +1,11 @@
+"""Imports every table so that `Base.metadata` is complete (for Alembic and schema tests)."""
+
+from backend.auth.models import RefreshToken, Tenant, User
+from backend.crm.accounts.models import Account
+from backend.crm.contacts.models import Contact
+from backend.db.base import Base
+
+__all__ = ["Account", "Base", "Contact", "RefreshToken", "Tenant", "User"]
+
+# Tables that carry tenant_id and are isolated by row-level security (ENABLE + FORCE).
+TENANT_TABLES = ("users", "refresh_tokens", "accounts", "contacts")

@@ -1,0 +1,100 @@
+"""The database handle and tenant-scoped transactions: the only way code reaches tenant rows.
+
+Every transaction sets `app.tenant_id` with set_config(..., true) right after BEGIN, so it is
+transaction-local (safe behind PgBouncer in transaction mode) and gone when the connection
+returns to the pool. Row-level security policies compare rows against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+_SET_TENANT = text("select set_config('app.tenant_id', :tenant_id, true)")
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 5) -> None:
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_pre_ping=False,
+            connect_args={"server_settings": {"application_name": "caravan"}},
+        )
+
+    @asynccontextmanager
+    async def tenant_transaction(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn, conn.begin():
+            await conn.execute(_SET_TENANT, {"tenant_id": str(tenant_id)})
+            yield conn
+
+    @asynccontextmanager
+    async def plain_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction with no tenant set: RLS shows no tenant rows at all."""
+        async with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+class TenantSession:
+    """One request's access to its tenant's data.
+
+    By default every `transaction()` is its own transaction. Inside `request_scope()` (GraphQL
+    uses one per operation) all calls share one transaction that is committed only if the
+    whole operation succeeded. A lock serialises use of the shared connection, because
+    GraphQL resolves sibling fields concurrently.
+    """
+
+    def __init__(self, db: Database, tenant_id: uuid.UUID) -> None:
+        self.db = db
+        self.tenant_id = tenant_id
+        self._scoped = False
+        self._conn: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+        self.rollback_only = False
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        if not self._scoped:
+            async with self.db.tenant_transaction(self.tenant_id) as conn:
+                yield conn
+            return
+        async with self._lock:
+            if self._conn is None:
+                conn = await self.db.engine.connect()
+                await conn.begin()
+                await conn.execute(_SET_TENANT, {"tenant_id": str(self.tenant_id)})
+                self._conn = conn
+            try:
+                yield self._conn
+            except BaseException:
+                self.rollback_only = True
+                raise
+
+    @asynccontextmanager
+    async def request_scope(self) -> AsyncIterator[TenantSession]:
+        self._scoped = True
+        try:
+            yield self
+        except BaseException:
+            self.rollback_only = True
+            raise
+        finally:
+            self._scoped = False
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                try:
+                    if self.rollback_only:
+                        await conn.rollback()
+                    else:
+                        await conn.commit()
+                finally:
+                    await conn.close()

@@ -1,0 +1,41 @@
+"""Where the database is: the configured server, or the embedded one under the data dir."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backend.db.embedded import APP_ROLE, EmbeddedPostgres
+from backend.settings import Settings
+
+
+@dataclass
+class DatabaseTarget:
+    app_url: str
+    owner_url: str | None
+    app_role: str
+    embedded: EmbeddedPostgres | None = None
+
+    def release(self) -> None:
+        """Stop the embedded server if this process started it."""
+        if self.embedded is not None and self.embedded.started_here:
+            self.embedded.stop()
+
+
+async def resolve_database(settings: Settings) -> DatabaseTarget:
+    if settings.database_url is not None:
+        return DatabaseTarget(
+            app_url=settings.database_url,
+            owner_url=settings.migration_database_url or settings.database_url,
+            app_role=settings.app_role,
+        )
+    embedded = EmbeddedPostgres(settings.data_dir, settings.pg_bin_dir)
+    port = embedded.start()
+    try:
+        urls = await embedded.bootstrap(port)
+    except BaseException:
+        if embedded.started_here:
+            embedded.stop()
+        raise
+    return DatabaseTarget(
+        app_url=urls.app_url, owner_url=urls.owner_url, app_role=APP_ROLE, embedded=embedded
+    )

@@ -1,0 +1,94 @@
+"""`caravan demo`: one demo tenant with a few hundred realistic accounts and contacts."""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+from dataclasses import dataclass
+
+from backend.context import Principal, RequestContext
+from backend.crm.accounts.service import accounts
+from backend.crm.contacts.service import contacts
+from backend.db.session import Database
+from backend.tenants.service import create_tenant
+
+FIRST = ["Anna", "Ben", "Carla", "David", "Elif", "Farid", "Greta", "Hugo", "Ines", "Jonas",
+         "Karin", "Luca", "Maya", "Nils", "Olga", "Pavel", "Rosa", "Sven", "Tara", "Umar",
+         "Vera", "Wim", "Yara", "Zoe"]
+LAST = ["Albrecht", "Bianchi", "Costa", "Dubois", "Eriksen", "Fischer", "García", "Hansen",
+        "Ivanova", "Jansen", "Kowalski", "Larsen", "Moreau", "Novak", "Okafor", "Petrov",
+        "Quinn", "Rossi", "Schmidt", "Tanaka", "Urban", "Varga", "Weber", "Yilmaz"]
+PREFIX = ["North", "Blue", "Alpine", "Harbor", "Summit", "Granite", "Silver", "Meadow", "Iron",
+          "Coastal", "Evergreen", "Atlas", "Nova", "Pioneer", "Crescent", "Falcon"]
+SUFFIX = ["Logistics", "Foods", "Analytics", "Builders", "Pharma", "Textiles", "Energy",
+          "Motors", "Media", "Robotics", "Travel", "Furniture"]
+INDUSTRY = {"Logistics": "Transport", "Foods": "Food & Beverage", "Analytics": "Software",
+            "Builders": "Construction", "Pharma": "Healthcare", "Textiles": "Manufacturing",
+            "Energy": "Utilities", "Motors": "Automotive", "Media": "Media",
+            "Robotics": "Manufacturing", "Travel": "Hospitality", "Furniture": "Retail"}
+CITIES = [("Berlin", "DE", "+49 30"), ("Lyon", "FR", "+33 4"), ("Milan", "IT", "+39 02"),
+          ("Porto", "PT", "+351 22"), ("Gdańsk", "PL", "+48 58"), ("Ghent", "BE", "+32 9"),
+          ("Aarhus", "DK", "+45 8"), ("Graz", "AT", "+43 316")]
+TITLES = ["Buyer", "Head of Purchasing", "CFO", "Operations Manager", "CEO", "IT Lead",
+          "Office Manager", "Procurement Specialist"]
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    slug: str
+    email: str
+    accounts: int
+    contacts: int
+
+
+async def seed_demo(
+    db: Database, *, slug: str, email: str, password: str, n_accounts: int = 120, seed: int = 7
+) -> DemoResult:
+    created = await create_tenant(
+        db, name="Demo Trading Ltd", slug=slug, admin_email=email, admin_password=password
+    )
+    ctx = RequestContext(
+        principal=Principal(user_id=created.admin_user_id, tenant_id=created.tenant_id),
+        db=db,
+        channel="cli",
+    )
+    rng = random.Random(seed)
+    n_contacts = 0
+    for i in range(n_accounts):
+        suffix = rng.choice(SUFFIX)
+        city, country, dial = rng.choice(CITIES)
+        company = f"{rng.choice(PREFIX)} {suffix}"
+        domain = company.lower().replace(" ", "") + f"{i}.example"
+        account = await accounts.create(
+            ctx,
+            {
+                "name": f"{company} {i + 1}",
+                "industry": INDUSTRY[suffix],
+                "website": f"https://www.{domain}",
+                "phone": f"{dial} {rng.randint(100000, 999999)}",
+                "city": city,
+                "country": country,
+                "tags": rng.sample(["key-account", "prospect", "partner", "renewal", "smb"], 2),
+            },
+        )
+        for _ in range(rng.randint(1, 4)):
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            await contacts.create(
+                ctx,
+                {
+                    "first_name": first,
+                    "last_name": last,
+                    "email": _ascii(f"{first}.{last}@{domain}".lower()),
+                    "mobile_phone": f"{dial} {rng.randint(1000000, 9999999)}",
+                    "title": rng.choice(TITLES),
+                    "account_id": str(account["id"]),
+                    "city": city,
+                    "country": country,
+                },
+            )
+            n_contacts += 1
+    return DemoResult(slug=slug, email=email, accounts=n_accounts, contacts=n_contacts)

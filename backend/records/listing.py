@@ -1,0 +1,137 @@
+"""List queries: filters, sort order and opaque keyset cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from backend.errors import BadRequest
+from backend.records.spec import EntitySpec
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+MAX_SEARCH_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class Cursor:
+    sort: str
+    value: Any  # the sort column's value of the last row (None when sorting by id)
+    last_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    limit: int = DEFAULT_LIMIT
+    after: Cursor | None = None
+    search: str | None = None
+    filters: dict[str, uuid.UUID] = field(default_factory=dict)
+    updated_since: datetime | None = None
+    sort: str = "id"
+
+    @property
+    def sort_column(self) -> str:
+        return self.sort.removeprefix("-")
+
+    @property
+    def descending(self) -> bool:
+        return self.sort.startswith("-")
+
+
+def _bad(field_name: str, code: str, message: str) -> BadRequest:
+    return BadRequest(f"{field_name}: {message}", field=field_name, code=code)
+
+
+def encode_cursor(sort: str, value: Any, last_id: uuid.UUID) -> str:
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = json.dumps([sort, value, str(last_id)], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def cursor_for(query: ListQuery, record: dict[str, Any]) -> str:
+    """The cursor that resumes a list right after `record`."""
+    value = None if query.sort_column == "id" else record[query.sort_column]
+    return encode_cursor(query.sort, value, record["id"])
+
+
+def decode_cursor(token: str, sort: str) -> Cursor:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        sort_in, value, last_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if sort_in != sort:
+            raise ValueError("cursor belongs to another sort order")
+        column = sort.removeprefix("-")
+        if column.endswith("_at"):
+            value = datetime.fromisoformat(value)
+        elif column == "id":
+            value = None
+        elif not isinstance(value, str):
+            raise ValueError("bad value")
+        return Cursor(sort=sort, value=value, last_id=uuid.UUID(last_id))
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+        raise _bad("after", "invalid_cursor", "is not a cursor this list returned") from None
+
+
+def parse_datetime(field_name: str, raw: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise _bad(field_name, "invalid_datetime", "must be an ISO 8601 date-time") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parse_uuid(field_name: str, raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise _bad(field_name, "invalid_uuid", "must be a UUID") from None
+
+
+def build_list_query(
+    spec: EntitySpec,
+    *,
+    limit: int | None = None,
+    after: str | None = None,
+    search: str | None = None,
+    filters: dict[str, str | uuid.UUID | None] | None = None,
+    updated_since: str | datetime | None = None,
+    sort: str | None = None,
+) -> ListQuery:
+    """Validate raw list parameters (from either skin) into a ListQuery."""
+    if limit is None:
+        limit = DEFAULT_LIMIT
+    if not 1 <= limit <= MAX_LIMIT:
+        raise _bad("limit", "out_of_range", f"must be between 1 and {MAX_LIMIT}")
+    sort = sort or "id"
+    if sort.removeprefix("-") not in spec.sort_columns:
+        allowed = ", ".join(spec.sort_columns)
+        raise _bad("sort", "invalid_sort", f"must be one of {allowed}, optionally with '-'")
+    if search is not None and len(search) > MAX_SEARCH_LENGTH:
+        raise _bad("q", "too_long", f"must be at most {MAX_SEARCH_LENGTH} characters")
+    if search is not None and "\x00" in search:
+        raise _bad("q", "invalid_characters", "contains control characters")
+    parsed_filters: dict[str, uuid.UUID] = {}
+    for name, raw in (filters or {}).items():
+        if name not in spec.filter_columns:
+            raise _bad(name, "unknown_filter", "is not a filter of this list")
+        if raw is not None:
+            parsed_filters[name] = raw if isinstance(raw, uuid.UUID) else parse_uuid(name, raw)
+    since = updated_since
+    if isinstance(since, str):
+        since = parse_datetime("updated_since", since)
+    elif since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return ListQuery(
+        limit=limit,
+        after=decode_cursor(after, sort) if after else None,
+        search=search or None,
+        filters=parsed_filters,
+        updated_since=since,
+        sort=sort,
+    )

@@ -1,0 +1,109 @@
+"""One typed Settings object, read once from CARAVAN_* environment variables.
+
+Development (the default) runs on embedded defaults: an embedded PostgreSQL under the data
+directory and a signing key generated into it. Production refuses to start unless every
+secret is supplied explicitly (see `Settings.check_production`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from backend.errors import ConfigurationError
+
+DEFAULT_ISSUER = "http://127.0.0.1:8000"
+DEFAULT_AUDIENCE = "caravan-api"
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str = "development"
+    data_dir: Path = field(default_factory=lambda: Path("var"))
+    # The app role's URL. Unset: the embedded PostgreSQL under data_dir is used.
+    database_url: str | None = None
+    # The owner role's URL, used by migrations. Defaults to database_url when unset
+    # (fine only where the operator accepts one role; production requires both).
+    migration_database_url: str | None = None
+    # Name of the role the application connects as (migrations grant it table rights).
+    app_role: str = "caravan_app"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    issuer: str = DEFAULT_ISSUER
+    audience: str = DEFAULT_AUDIENCE
+    access_token_ttl_seconds: int = 600
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # A private JWK (JSON) or PEM for signing access tokens; unset in development means a key
+    # file generated under data_dir.
+    signing_key: str | None = None
+    pool_size: int = 10
+    pg_bin_dir: Path | None = None
+    graphql_max_depth: int = 10
+    graphql_max_aliases: int = 30
+    graphql_max_tokens: int = 5000
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        pg_bin = env.get("CARAVAN_PG_BIN_DIR")
+        environment = env.get("CARAVAN_ENV", "development")
+        if environment not in ("development", "production", "test"):
+            raise ConfigurationError(
+                f"CARAVAN_ENV must be development, production or test, got {environment!r}"
+            )
+        settings = cls(
+            environment=environment,
+            data_dir=Path(env.get("CARAVAN_DATA_DIR", "var")),
+            database_url=env.get("CARAVAN_DATABASE_URL") or None,
+            migration_database_url=env.get("CARAVAN_MIGRATION_DATABASE_URL") or None,
+            app_role=env.get("CARAVAN_APP_ROLE", "caravan_app"),
+            host=env.get("CARAVAN_HOST", "127.0.0.1"),
+            port=_int(env, "CARAVAN_PORT", 8000),
+            issuer=env.get("CARAVAN_ISSUER", DEFAULT_ISSUER),
+            audience=env.get("CARAVAN_AUDIENCE", DEFAULT_AUDIENCE),
+            access_token_ttl_seconds=_int(env, "CARAVAN_ACCESS_TOKEN_TTL", 600),
+            refresh_token_ttl_seconds=_int(env, "CARAVAN_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
+            signing_key=env.get("CARAVAN_SIGNING_KEY") or None,
+            pool_size=_int(env, "CARAVAN_DB_POOL_SIZE", 10),
+            pg_bin_dir=Path(pg_bin) if pg_bin else None,
+        )
+        settings.check_production()
+        return settings
+
+    def check_production(self) -> None:
+        """Refuse to run in production on development defaults or without secrets."""
+        if not self.is_production:
+            return
+        problems = []
+        if self.database_url is None:
+            problems.append("CARAVAN_DATABASE_URL is required (no embedded database in production)")
+        if self.migration_database_url is None:
+            problems.append("CARAVAN_MIGRATION_DATABASE_URL (the owner role) is required")
+        if self.database_url and self.database_url == self.migration_database_url:
+            problems.append("the app role and the owner role must differ")
+        if self.signing_key is None:
+            problems.append("CARAVAN_SIGNING_KEY is required")
+        if self.issuer == DEFAULT_ISSUER:
+            problems.append("CARAVAN_ISSUER must be set to the public URL of this service")
+        if problems:
+            raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
