@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import Request
-from litestar.datastructures import State
+from litestar.datastructures import Headers, State
 from litestar.types import ControllerRouterHandler
 from strawberry.litestar import make_graphql_controller
 
@@ -11,10 +10,8 @@ from backend.api.gql.context import GraphQLContext, build_context
 from backend.api.gql.schema import schema
 
 
-async def graphql_context(request: Request, state: State) -> GraphQLContext:  # type: ignore[type-arg]
-    return build_context(
-        state.services, request.headers.get("authorization"), request.headers.get("x-request-id")
-    )
+async def graphql_context(headers: Headers, state: State) -> GraphQLContext:
+    return build_context(state.services, headers.get("authorization"), headers.get("x-request-id"))
 
 
 def graphql_controller() -> ControllerRouterHandler:

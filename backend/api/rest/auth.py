@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, get, post
 from litestar.datastructures import State
+from litestar.params import JSONBody
 
 from backend.auth.sessions import TokenPair
 from backend.runtime import Services
@@ -42,12 +43,12 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/auth/sign-in", status_code=200, summary="Sign in with tenant, email and password")
-    async def sign_in(self, state: State, data: SignInRequest) -> TokenResponse:
+    async def sign_in(self, state: State, data: JSONBody[SignInRequest]) -> TokenResponse:
         services: Services = state.services
         return _tokens(await services.sessions.sign_in(data.tenant, data.email, data.password))
 
     @post("/auth/refresh", status_code=200, summary="Exchange a refresh token (rotated)")
-    async def refresh(self, state: State, data: RefreshRequest) -> TokenResponse:
+    async def refresh(self, state: State, data: JSONBody[RefreshRequest]) -> TokenResponse:
         services: Services = state.services
         return _tokens(await services.sessions.refresh(data.refresh_token))
 

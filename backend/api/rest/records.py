@@ -10,12 +10,12 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, patch, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
 
 from backend.context import RequestContext
@@ -62,13 +62,17 @@ def _with_signature(
     return fn
 
 
-def _query(name: str, annotation: Any, **extra: Any) -> inspect.Parameter:
+def _query(name: str, annotation: Any, description: str) -> inspect.Parameter:
     return inspect.Parameter(
         name,
         inspect.Parameter.KEYWORD_ONLY,
-        default=Parameter(query=name, required=False, **extra),
-        annotation=annotation | None,
+        default=None,
+        annotation=Annotated[annotation | None, QueryParameter(description=description)],
     )
+
+
+IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", required=False)]
+IfNoneMatch = Annotated[str | None, HeaderParameter(name="If-None-Match", required=False)]
 
 
 def record_router(
@@ -78,7 +82,9 @@ def record_router(
     provide_context: Provide,
 ) -> Router:
     spec = service.spec
-    ctx_param = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=RequestContext)
+    ctx_param = inspect.Parameter(
+        "ctx", inspect.Parameter.KEYWORD_ONLY, annotation=NamedDependency[RequestContext]
+    )
     tags = [spec.plural]
 
     async def list_records(ctx: RequestContext, **params: Any) -> dict[str, Any]:
@@ -108,9 +114,9 @@ def record_router(
 
     @get("/{record_id:str}", summary=f"Get one {spec.name}", tags=tags)
     async def get_record(
-        ctx: RequestContext,
-        record_id: str,
-        if_none_match: str | None = Parameter(header="If-None-Match", required=False),
+        ctx: NamedDependency[RequestContext],
+        record_id: FromPath[str],
+        if_none_match: IfNoneMatch = None,
     ) -> Response[Any]:
         record = await service.get(ctx, record_id)
         tag = etag(record)
@@ -129,7 +135,7 @@ def record_router(
     create_handler = post("/", summary=f"Create a {spec.name}", tags=tags, status_code=201)(
         _with_signature(
             create_record,
-            [ctx_param, inspect.Parameter("data", inspect.Parameter.KEYWORD_ONLY, annotation=create_type)],
+            [ctx_param, inspect.Parameter("data", inspect.Parameter.KEYWORD_ONLY, annotation=JSONBody[create_type])],
             Response[Any],
         )
     )
@@ -147,13 +153,15 @@ def record_router(
             update_record,
             [
                 ctx_param,
-                inspect.Parameter("record_id", inspect.Parameter.KEYWORD_ONLY, annotation=str),
-                inspect.Parameter("data", inspect.Parameter.KEYWORD_ONLY, annotation=update_type),
+                inspect.Parameter(
+                    "record_id", inspect.Parameter.KEYWORD_ONLY, annotation=FromPath[str]
+                ),
+                inspect.Parameter("data", inspect.Parameter.KEYWORD_ONLY, annotation=JSONBody[update_type]),
                 inspect.Parameter(
                     "if_match",
                     inspect.Parameter.KEYWORD_ONLY,
-                    default=Parameter(header="If-Match", required=False),
-                    annotation=str | None,
+                    default=None,
+                    annotation=IfMatch,
                 ),
             ],
             Response[Any],
@@ -163,9 +171,9 @@ def record_router(
     @delete("/{record_id:str}", summary=f"Delete a {spec.name}", tags=tags,
             status_code=HTTP_204_NO_CONTENT)
     async def delete_record(
-        ctx: RequestContext,
-        record_id: str,
-        if_match: str | None = Parameter(header="If-Match", required=False),
+        ctx: NamedDependency[RequestContext],
+        record_id: FromPath[str],
+        if_match: IfMatch = None,
     ) -> None:
         await service.delete(ctx, record_id, parse_if_match(if_match, required=False))
 
