@@ -161,7 +161,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
         f"Sign in with tenant={result.slug} email={result.email} password={password}\n"
         f"  curl -s -X POST http://{settings.host}:{settings.port}/auth/sign-in "
         "-H 'content-type: application/json' "
-        f"-d '{{\"tenant\":\"{result.slug}\",\"email\":\"{result.email}\",\"password\":\"{password}\"}}'"
+        f'-d \'{{"tenant":"{result.slug}","email":"{result.email}","password":"{password}"}}\''
     )
 
 
@@ -175,7 +175,9 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env()

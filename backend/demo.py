@@ -12,25 +12,124 @@ from backend.crm.contacts.service import contacts
 from backend.db.session import Database
 from backend.tenants.service import create_tenant
 
-FIRST = ["Anna", "Ben", "Carla", "David", "Elif", "Farid", "Greta", "Hugo", "Ines", "Jonas",
-         "Karin", "Luca", "Maya", "Nils", "Olga", "Pavel", "Rosa", "Sven", "Tara", "Umar",
-         "Vera", "Wim", "Yara", "Zoe"]
-LAST = ["Albrecht", "Bianchi", "Costa", "Dubois", "Eriksen", "Fischer", "García", "Hansen",
-        "Ivanova", "Jansen", "Kowalski", "Larsen", "Moreau", "Novak", "Okafor", "Petrov",
-        "Quinn", "Rossi", "Schmidt", "Tanaka", "Urban", "Varga", "Weber", "Yilmaz"]
-PREFIX = ["North", "Blue", "Alpine", "Harbor", "Summit", "Granite", "Silver", "Meadow", "Iron",
-          "Coastal", "Evergreen", "Atlas", "Nova", "Pioneer", "Crescent", "Falcon"]
-SUFFIX = ["Logistics", "Foods", "Analytics", "Builders", "Pharma", "Textiles", "Energy",
-          "Motors", "Media", "Robotics", "Travel", "Furniture"]
-INDUSTRY = {"Logistics": "Transport", "Foods": "Food & Beverage", "Analytics": "Software",
-            "Builders": "Construction", "Pharma": "Healthcare", "Textiles": "Manufacturing",
-            "Energy": "Utilities", "Motors": "Automotive", "Media": "Media",
-            "Robotics": "Manufacturing", "Travel": "Hospitality", "Furniture": "Retail"}
-CITIES = [("Berlin", "DE", "+49 30"), ("Lyon", "FR", "+33 4"), ("Milan", "IT", "+39 02"),
-          ("Porto", "PT", "+351 22"), ("Gdańsk", "PL", "+48 58"), ("Ghent", "BE", "+32 9"),
-          ("Aarhus", "DK", "+45 8"), ("Graz", "AT", "+43 316")]
-TITLES = ["Buyer", "Head of Purchasing", "CFO", "Operations Manager", "CEO", "IT Lead",
-          "Office Manager", "Procurement Specialist"]
+FIRST = [
+    "Anna",
+    "Ben",
+    "Carla",
+    "David",
+    "Elif",
+    "Farid",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Karin",
+    "Luca",
+    "Maya",
+    "Nils",
+    "Olga",
+    "Pavel",
+    "Rosa",
+    "Sven",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Wim",
+    "Yara",
+    "Zoe",
+]
+LAST = [
+    "Albrecht",
+    "Bianchi",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "García",
+    "Hansen",
+    "Ivanova",
+    "Jansen",
+    "Kowalski",
+    "Larsen",
+    "Moreau",
+    "Novak",
+    "Okafor",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Urban",
+    "Varga",
+    "Weber",
+    "Yilmaz",
+]
+PREFIX = [
+    "North",
+    "Blue",
+    "Alpine",
+    "Harbor",
+    "Summit",
+    "Granite",
+    "Silver",
+    "Meadow",
+    "Iron",
+    "Coastal",
+    "Evergreen",
+    "Atlas",
+    "Nova",
+    "Pioneer",
+    "Crescent",
+    "Falcon",
+]
+SUFFIX = [
+    "Logistics",
+    "Foods",
+    "Analytics",
+    "Builders",
+    "Pharma",
+    "Textiles",
+    "Energy",
+    "Motors",
+    "Media",
+    "Robotics",
+    "Travel",
+    "Furniture",
+]
+INDUSTRY = {
+    "Logistics": "Transport",
+    "Foods": "Food & Beverage",
+    "Analytics": "Software",
+    "Builders": "Construction",
+    "Pharma": "Healthcare",
+    "Textiles": "Manufacturing",
+    "Energy": "Utilities",
+    "Motors": "Automotive",
+    "Media": "Media",
+    "Robotics": "Manufacturing",
+    "Travel": "Hospitality",
+    "Furniture": "Retail",
+}
+CITIES = [
+    ("Berlin", "DE", "+49 30"),
+    ("Lyon", "FR", "+33 4"),
+    ("Milan", "IT", "+39 02"),
+    ("Porto", "PT", "+351 22"),
+    ("Gdańsk", "PL", "+48 58"),
+    ("Ghent", "BE", "+32 9"),
+    ("Aarhus", "DK", "+45 8"),
+    ("Graz", "AT", "+43 316"),
+]
+TITLES = [
+    "Buyer",
+    "Head of Purchasing",
+    "CFO",
+    "Operations Manager",
+    "CEO",
+    "IT Lead",
+    "Office Manager",
+    "Procurement Specialist",
+]
 
 
 def _ascii(text: str) -> str:

@@ -8,9 +8,9 @@ secret is supplied explicitly (see `Settings.check_production`).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from backend.errors import ConfigurationError
 

@@ -20,13 +20,14 @@ from backend.auth.models import RefreshToken, User
 from backend.auth.passwords import MAX_PASSWORD_LENGTH, verify_password
 from backend.auth.tokens import AccessTokens
 from backend.context import Principal
+from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.db.session import Database
 from backend.errors import Unauthenticated
 from backend.tenants.lookup import tenant_id_for_slug
 
-_users = User.__table__
-_refresh = RefreshToken.__table__
+_users = table_of(User)
+_refresh = table_of(RefreshToken)
 _BAD_CREDENTIALS = "the tenant, email or password is wrong"
 
 
@@ -35,7 +36,7 @@ class TokenPair:
     access_token: str
     refresh_token: str
     expires_in: int
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
 
 
 def _hash(token: str) -> str:
@@ -117,7 +118,11 @@ class SessionService:
                 )
                 principal = Principal(user_id=row.user_id, tenant_id=tenant_id)
                 new_token = _new_refresh_token(tenant_id)
-                await conn.execute(insert(_refresh).values(self._row(principal, row.family_id, row.expires_at, new_token)))
+                await conn.execute(
+                    insert(_refresh).values(
+                        self._row(principal, row.family_id, row.expires_at, new_token)
+                    )
+                )
         if reused:  # raised after the revocation committed
             raise Unauthenticated("the refresh token was already used", code="refresh_token_reused")
         return self._pair(principal, new_token)
@@ -127,7 +132,9 @@ class SessionService:
     ) -> str:
         token = _new_refresh_token(principal.tenant_id)
         async with self.db.tenant_transaction(principal.tenant_id) as conn:
-            await conn.execute(insert(_refresh).values(self._row(principal, family_id, expires_at, token)))
+            await conn.execute(
+                insert(_refresh).values(self._row(principal, family_id, expires_at, token))
+            )
         return token
 
     @staticmethod

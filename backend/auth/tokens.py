@@ -16,7 +16,7 @@ from backend.auth.keys import ALGORITHM, SigningKeys
 from backend.context import Principal
 from backend.errors import Unauthenticated
 
-TOKEN_TYPE = "at+jwt"
+TOKEN_TYPE = "at+jwt"  # noqa: S105 - the JWT typ header (RFC 9068)
 _LEEWAY_SECONDS = 30
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import DateTime, ForeignKey, Integer, MetaData, func
+from sqlalchemy import DateTime, ForeignKey, Integer, MetaData, Table, func
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
@@ -49,6 +50,9 @@ class TenantMixin(TimestampMixin):
         )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, sort_order=-10)
-    version: Mapped[int] = mapped_column(
-        Integer, nullable=False, server_default="1", sort_order=-5
-    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1", sort_order=-5)
+
+
+def table_of(model: type[Any]) -> Table:
+    """The Core table behind a declarative model, typed for Core statements."""
+    return cast(Table, model.__table__)

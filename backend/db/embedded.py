@@ -66,7 +66,7 @@ def _ensure_server_user() -> pwd.struct_passwd | None:
     except KeyError:
         pass
     useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-    subprocess.run(
+    subprocess.run(  # noqa: S603 - fixed argv, no shell
         [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVER_USER],
         check=True,
         capture_output=True,
@@ -109,7 +109,7 @@ class EmbeddedPostgres:
         kwargs: dict[str, object] = {}
         if self._user is not None:
             kwargs = {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
-        return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        return subprocess.run(  # type: ignore[call-overload, no-any-return]  # noqa: S603
             [str(self.bin_dir / args[0]), *args[1:]],
             capture_output=True,
             text=True,
@@ -164,7 +164,7 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._user is not None:
             # The server user must traverse (not list) our data dir to reach its cluster.
-            os.chmod(self.data_dir, os.stat(self.data_dir).st_mode | 0o111)
+            os.chmod(self.data_dir, os.stat(self.data_dir).st_mode | 0o111)  # noqa: S103
         self.secrets_dir.mkdir(mode=0o700, exist_ok=True)
         superuser_password = _read_or_create_secret(self.secrets_dir / "superuser.password")
         if not (self.cluster_dir / "PG_VERSION").exists():

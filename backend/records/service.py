@@ -27,11 +27,12 @@ from backend.records.listing import ListQuery, cursor_for
 from backend.records.spec import EntitySpec
 
 Record = dict[str, Any]
+Records = list[Record]  # named, because RecordService.list shadows `list` in its body
 
 
 @dataclass(frozen=True)
 class Page:
-    items: list[Record]
+    items: Records
     next_cursor: str | None
 
 
@@ -105,7 +106,7 @@ class RecordService:
 
     async def list_by(
         self, ctx: RequestContext, column: str, values: Iterable[uuid.UUID], limit: int
-    ) -> dict[uuid.UUID, list[Record]]:
+    ) -> dict[uuid.UUID, Records]:
         """The first `limit` records (by id) for each value of `column`, in one query: for
         DataLoaders resolving nested lists without one query per parent."""
         keys = list(set(values))
@@ -128,7 +129,7 @@ class RecordService:
         )
         async with ctx.session.transaction() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
-        grouped: dict[uuid.UUID, list[Record]] = {key: [] for key in keys}
+        grouped: dict[uuid.UUID, Records] = {key: [] for key in keys}
         for row in rows:
             grouped[row[column]].append(dict(row))
         return grouped
@@ -220,7 +221,9 @@ class RecordService:
             ref = values.get(field_name)
             if ref is None:
                 continue
-            stmt = select(target.c.id).where(target.c.tenant_id == ctx.tenant_id, target.c.id == ref)
+            stmt = select(target.c.id).where(
+                target.c.tenant_id == ctx.tenant_id, target.c.id == ref
+            )
             if (await conn.execute(stmt)).first() is None:
                 raise ValidationFailed.one(field_name, "unknown_reference", "names no such record")
 

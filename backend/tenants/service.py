@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.auth.models import Tenant, User
 from backend.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
+from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.db.session import Database
 from backend.errors import Conflict, NotFound, ValidationFailed
@@ -51,7 +52,7 @@ async def _insert_user(
     user_id = uuid7()
     try:
         await conn.execute(
-            insert(User.__table__).values(
+            insert(table_of(User)).values(
                 tenant_id=tenant_id,
                 id=user_id,
                 email=email,
@@ -61,7 +62,9 @@ async def _insert_user(
         )
     except IntegrityError as exc:
         if isinstance(exc.orig.__cause__, UniqueViolationError):  # type: ignore[union-attr]
-            raise Conflict("a user with this email exists", field="email", code="duplicate") from None
+            raise Conflict(
+                "a user with this email exists", field="email", code="duplicate"
+            ) from None
         raise
     return user_id
 
@@ -81,10 +84,12 @@ async def create_tenant(
     async with db.tenant_transaction(tenant_id) as conn:
         try:
             await conn.execute(
-                insert(Tenant.__table__).values(id=tenant_id, name=name.strip(), slug=slug)
+                insert(table_of(Tenant)).values(id=tenant_id, name=name.strip(), slug=slug)
             )
         except IntegrityError:
-            raise Conflict("a tenant with this slug exists", field="slug", code="duplicate") from None
+            raise Conflict(
+                "a tenant with this slug exists", field="slug", code="duplicate"
+            ) from None
         admin_id = await _insert_user(conn, tenant_id, email, admin_password, "Administrator")
     return CreatedTenant(tenant_id=tenant_id, slug=slug, admin_user_id=admin_id)
 

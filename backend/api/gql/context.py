@@ -26,7 +26,9 @@ class GraphQLContext(BaseContext, kw_only=True):
         return self.request_context
 
 
-def build_context(services: Services, authorization: str | None, request_id: str | None) -> GraphQLContext:
+def build_context(
+    services: Services, authorization: str | None, request_id: str | None
+) -> GraphQLContext:
     try:
         ctx = authenticate(services, authorization, "graphql", request_id)
     except CaravanError as exc:

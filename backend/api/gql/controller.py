@@ -15,7 +15,7 @@ async def graphql_context(headers: Headers, state: State) -> GraphQLContext:
 
 
 def graphql_controller() -> ControllerRouterHandler:
-    return make_graphql_controller(  # type: ignore[no-any-return]
+    return make_graphql_controller(
         schema,
         path="/graphql",
         context_getter=graphql_context,

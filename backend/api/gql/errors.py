@@ -48,8 +48,12 @@ def _convert(error: GraphQLError) -> GraphQLError:
         extensions = {"code": "INTERNAL_SERVER_ERROR"}
         message = "Internal server error"
     return GraphQLError(
-        message, nodes=error.nodes, source=error.source, positions=error.positions,
-        path=error.path, extensions=extensions,
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
     )
 
 
@@ -57,5 +61,6 @@ class DomainErrors(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        if result is not None and getattr(result, "errors", None):
-            result.errors = [_convert(e) for e in result.errors]
+        errors = getattr(result, "errors", None)
+        if result is not None and errors:
+            result.errors = [_convert(e) for e in errors]

@@ -48,7 +48,9 @@ async def contacts_of_account(
     from backend.api.gql.types import Contact
 
     if not 1 <= first <= MAX_LIMIT:
-        raise BadRequest(f"first must be between 1 and {MAX_LIMIT}", field="limit", code="out_of_range")
+        raise BadRequest(
+            f"first must be between 1 and {MAX_LIMIT}", field="limit", code="out_of_range"
+        )
     ctx = context.require()
 
     async def load(keys: Sequence[tuple[uuid.UUID, int]]) -> list[Connection[Contact]]:

@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from backend.api.gql.context import GraphQLContext
 from backend.api.gql.errors import payload_problems
-from backend.api.gql.pagination import Connection, sort_key
+from backend.api.gql.pagination import Connection, sort_key, to_connection
 from backend.api.gql.types import (
     Account,
     AccountFilter,
@@ -29,7 +29,6 @@ from backend.api.gql.types import (
     UpdateContactInput,
     provided,
 )
-from backend.api.gql.pagination import to_connection
 from backend.crm.accounts.service import accounts
 from backend.crm.contacts.service import contacts
 from backend.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
@@ -126,7 +125,9 @@ class Mutation:
     async def create_account(self, info: GqlInfo, input: CreateAccountInput) -> AccountPayload:
         ctx = info.context.require()
         record, errors = await _payload(info, lambda: accounts.create(ctx, provided(input)))
-        return AccountPayload(account=Account.from_record(record) if record else None, errors=errors)
+        return AccountPayload(
+            account=Account.from_record(record) if record else None, errors=errors
+        )
 
     @strawberry.mutation
     async def update_account(self, info: GqlInfo, input: UpdateAccountInput) -> AccountPayload:
@@ -134,7 +135,9 @@ class Mutation:
         record, errors = await _payload(
             info, lambda: accounts.update(ctx, input.id, provided(input), input.version)
         )
-        return AccountPayload(account=Account.from_record(record) if record else None, errors=errors)
+        return AccountPayload(
+            account=Account.from_record(record) if record else None, errors=errors
+        )
 
     @strawberry.mutation
     async def delete_account(self, info: GqlInfo, input: DeleteInput) -> DeletePayload:
@@ -146,7 +149,9 @@ class Mutation:
     async def create_contact(self, info: GqlInfo, input: CreateContactInput) -> ContactPayload:
         ctx = info.context.require()
         record, errors = await _payload(info, lambda: contacts.create(ctx, provided(input)))
-        return ContactPayload(contact=Contact.from_record(record) if record else None, errors=errors)
+        return ContactPayload(
+            contact=Contact.from_record(record) if record else None, errors=errors
+        )
 
     @strawberry.mutation
     async def update_contact(self, info: GqlInfo, input: UpdateContactInput) -> ContactPayload:
@@ -154,7 +159,9 @@ class Mutation:
         record, errors = await _payload(
             info, lambda: contacts.update(ctx, input.id, provided(input), input.version)
         )
-        return ContactPayload(contact=Contact.from_record(record) if record else None, errors=errors)
+        return ContactPayload(
+            contact=Contact.from_record(record) if record else None, errors=errors
+        )
 
     @strawberry.mutation
     async def delete_contact(self, info: GqlInfo, input: DeleteInput) -> DeletePayload:

@@ -12,7 +12,7 @@ from strawberry.extensions import SchemaExtension
 
 
 class OperationTransaction(SchemaExtension):
-    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_operation(self) -> AsyncIterator[None]:
         ctx = self.execution_context.context.request_context
         if ctx is None:
             yield

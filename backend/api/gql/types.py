@@ -65,7 +65,7 @@ class Account:
     def from_record(cls, record: Record) -> Account:
         return cls(**_node_values(cls, record))
 
-    @strawberry.field(description="The first contacts of this account, by id.")
+    @strawberry.field(description="The first contacts of this account, by id.")  # type: ignore[untyped-decorator]
     async def contacts(
         self, info: Info[GraphQLContext, None], first: int = 20
     ) -> Connection[Annotated[Contact, strawberry.lazy("backend.api.gql.types")]]:
@@ -101,7 +101,7 @@ class Contact:
     def from_record(cls, record: Record) -> Contact:
         return cls(**_node_values(cls, record))
 
-    @strawberry.field(description="The account this contact belongs to, if any.")
+    @strawberry.field(description="The account this contact belongs to, if any.")  # type: ignore[untyped-decorator]
     async def account(self, info: Info[GraphQLContext, None]) -> Account | None:
         from backend.api.gql.loaders import account_by_id
 
@@ -173,7 +173,9 @@ class CreateAccountInput:
 @strawberry.input
 class UpdateAccountInput:
     id: strawberry.ID
-    version: int = strawberry.field(description="The version you edited; a newer one is a conflict.")
+    version: int = strawberry.field(
+        description="The version you edited; a newer one is a conflict."
+    )
     name: str | None = strawberry.UNSET
     industry: str | None = strawberry.UNSET
     website: str | None = strawberry.UNSET
@@ -210,7 +212,9 @@ class CreateContactInput:
 @strawberry.input
 class UpdateContactInput:
     id: strawberry.ID
-    version: int = strawberry.field(description="The version you edited; a newer one is a conflict.")
+    version: int = strawberry.field(
+        description="The version you edited; a newer one is a conflict."
+    )
     last_name: str | None = strawberry.UNSET
     first_name: str | None = strawberry.UNSET
     email: str | None = strawberry.UNSET

@@ -27,7 +27,12 @@ async def ready(state: State) -> Response[dict[str, Any]]:
     head = head_revision()
     if current != head:
         return Response(
-            {"status": "unavailable", "database": "not migrated", "revision": current, "head": head},
+            {
+                "status": "unavailable",
+                "database": "not migrated",
+                "revision": current,
+                "head": head,
+            },
             status_code=503,
         )
     return Response({"status": "ready", "revision": current})

@@ -7,7 +7,7 @@ import logging
 import re
 from typing import Any
 
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
@@ -76,17 +76,28 @@ def handle_validation_error(
     if not errors:
         detail = str(exc.detail)
         if "JSON" in detail or "decode" in detail.lower() or "malformed" in detail.lower():
-            return problem(400, "malformed_json", "Bad request", "the body is not valid JSON", "body")
+            return problem(
+                400, "malformed_json", "Bad request", "the body is not valid JSON", "body"
+            )
         errors.append({"field": "body", "code": "invalid_value", "message": detail})
     first = errors[0]
     return problem(
-        400, first["code"], "Bad request", "; ".join(e["message"] for e in errors), first["field"],
+        400,
+        first["code"],
+        "Bad request",
+        "; ".join(e["message"] for e in errors),
+        first["field"],
         errors,
     )
 
 
 def handle_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    code = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
+    code = {
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "too_large",
+        415: "unsupported_media_type",
+    }
     headers = {k: v for k, v in (exc.headers or {}).items()}
     return problem(
         exc.status_code,

@@ -8,28 +8,28 @@ from msgspec import UNSET, UnsetType
 
 class AccountCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: str
-    industry: str | None | UnsetType = UNSET
-    website: str | None | UnsetType = UNSET
-    phone: str | None | UnsetType = UNSET
-    address_line1: str | None | UnsetType = UNSET
-    address_line2: str | None | UnsetType = UNSET
-    city: str | None | UnsetType = UNSET
-    region: str | None | UnsetType = UNSET
-    postal_code: str | None | UnsetType = UNSET
-    country: str | None | UnsetType = UNSET
-    tags: list[str] | None | UnsetType = UNSET
+    industry: str | UnsetType | None = UNSET
+    website: str | UnsetType | None = UNSET
+    phone: str | UnsetType | None = UNSET
+    address_line1: str | UnsetType | None = UNSET
+    address_line2: str | UnsetType | None = UNSET
+    city: str | UnsetType | None = UNSET
+    region: str | UnsetType | None = UNSET
+    postal_code: str | UnsetType | None = UNSET
+    country: str | UnsetType | None = UNSET
+    tags: list[str] | UnsetType | None = UNSET
 
 
 class AccountUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: str | UnsetType = UNSET
-    industry: str | None | UnsetType = UNSET
-    website: str | None | UnsetType = UNSET
-    phone: str | None | UnsetType = UNSET
-    address_line1: str | None | UnsetType = UNSET
-    address_line2: str | None | UnsetType = UNSET
-    city: str | None | UnsetType = UNSET
-    region: str | None | UnsetType = UNSET
-    postal_code: str | None | UnsetType = UNSET
-    country: str | None | UnsetType = UNSET
-    tags: list[str] | None | UnsetType = UNSET
+    industry: str | UnsetType | None = UNSET
+    website: str | UnsetType | None = UNSET
+    phone: str | UnsetType | None = UNSET
+    address_line1: str | UnsetType | None = UNSET
+    address_line2: str | UnsetType | None = UNSET
+    city: str | UnsetType | None = UNSET
+    region: str | UnsetType | None = UNSET
+    postal_code: str | UnsetType | None = UNSET
+    country: str | UnsetType | None = UNSET
+    tags: list[str] | UnsetType | None = UNSET
     owner_id: str | UnsetType = UNSET

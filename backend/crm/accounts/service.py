@@ -5,6 +5,7 @@ from __future__ import annotations
 from backend.auth.models import User
 from backend.crm.accounts.models import Account
 from backend.crm.address import ADDRESS_FIELDS
+from backend.db.base import table_of
 from backend.records.fields import FieldSpec
 from backend.records.service import RecordService
 from backend.records.spec import EntitySpec
@@ -12,7 +13,7 @@ from backend.records.spec import EntitySpec
 ACCOUNT = EntitySpec(
     name="account",
     plural="accounts",
-    table=Account.__table__,  # type: ignore[arg-type]
+    table=table_of(Account),
     fields=EntitySpec.field_map(
         FieldSpec("name", max_length=200, required=True),
         FieldSpec("industry", max_length=100),
@@ -25,7 +26,7 @@ ACCOUNT = EntitySpec(
     search_columns=("name",),
     filter_columns=("owner_id",),
     sort_columns=("id", "created_at", "updated_at", "name"),
-    references={"owner_id": User.__table__},  # type: ignore[dict-item]
+    references={"owner_id": table_of(User)},
 )
 
 accounts = RecordService(ACCOUNT)

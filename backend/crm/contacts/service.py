@@ -6,6 +6,7 @@ from backend.auth.models import User
 from backend.crm.accounts.models import Account
 from backend.crm.address import ADDRESS_FIELDS
 from backend.crm.contacts.models import Contact
+from backend.db.base import table_of
 from backend.records.fields import FieldSpec
 from backend.records.service import RecordService
 from backend.records.spec import EntitySpec
@@ -13,7 +14,7 @@ from backend.records.spec import EntitySpec
 CONTACT = EntitySpec(
     name="contact",
     plural="contacts",
-    table=Contact.__table__,  # type: ignore[arg-type]
+    table=table_of(Contact),
     fields=EntitySpec.field_map(
         FieldSpec("first_name", max_length=100),
         FieldSpec("last_name", max_length=100, required=True),
@@ -31,8 +32,8 @@ CONTACT = EntitySpec(
     filter_columns=("owner_id", "account_id"),
     sort_columns=("id", "created_at", "updated_at", "last_name"),
     references={
-        "account_id": Account.__table__,  # type: ignore[dict-item]
-        "owner_id": User.__table__,  # type: ignore[dict-item]
+        "account_id": table_of(Account),
+        "owner_id": table_of(User),
     },
 )
 

@@ -29,8 +29,12 @@ def _tenant_columns() -> list[sa.Column[object]]:
 
 def _timestamps() -> list[sa.Column[object]]:
     return [
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     ]
 
 
@@ -45,7 +49,7 @@ def _address() -> list[sa.Column[object]]:
     ]
 
 
-def _tenant_keys(table: str) -> list[sa.SchemaItem]:
+def _tenant_keys(table: str) -> list[sa.Constraint]:
     return [
         sa.PrimaryKeyConstraint("tenant_id", "id", name=f"pk_{table}"),
         sa.ForeignKeyConstraint(
@@ -115,7 +119,9 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.DateTime(timezone=True)),
         *_timestamps(),
         *_tenant_keys("refresh_tokens"),
-        sa.UniqueConstraint("tenant_id", "token_hash", name="uq_refresh_tokens_tenant_id_token_hash"),
+        sa.UniqueConstraint(
+            "tenant_id", "token_hash", name="uq_refresh_tokens_tenant_id_token_hash"
+        ),
         sa.ForeignKeyConstraint(
             ["tenant_id", "user_id"],
             ["users.tenant_id", "users.id"],
