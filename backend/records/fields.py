@@ -87,7 +87,10 @@ def _check_kind(spec: FieldSpec, value: Any) -> tuple[Any, FieldProblem | None]:
         except EmailNotValidError:
             return None, _problem(spec.name, "invalid_email", "must be an email address")
     if spec.kind == "url":
-        parts = urlsplit(text)
+        try:
+            parts = urlsplit(text)
+        except ValueError:  # e.g. an unbalanced IPv6 bracket: "http://[::1"
+            return None, _problem(spec.name, "invalid_url", "must be an http(s) URL")
         if parts.scheme not in ("http", "https") or not parts.netloc:
             return None, _problem(spec.name, "invalid_url", "must be an http(s) URL")
     if spec.kind == "phone" and not _PHONE.match(text):

@@ -69,12 +69,24 @@ def decode_cursor(token: str, sort: str) -> Cursor:
         column = sort.removeprefix("-")
         if column.endswith("_at"):
             value = datetime.fromisoformat(value)
+            if value.tzinfo is None:
+                raise ValueError("cursor times carry a time zone")
+            value = value.astimezone(UTC)  # OverflowError when out of range
         elif column == "id":
             value = None
-        elif not isinstance(value, str):
+        elif not isinstance(value, str) or "\x00" in value:  # PostgreSQL text cannot hold NUL
             raise ValueError("bad value")
+        if not isinstance(last_id, str):
+            raise ValueError("bad id")
         return Cursor(sort=sort, value=value, last_id=uuid.UUID(last_id))
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+    except (
+        ValueError,
+        TypeError,
+        OverflowError,
+        binascii.Error,
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+    ):
         raise _bad("after", "invalid_cursor", "is not a cursor this list returned") from None
 
 
@@ -83,7 +95,15 @@ def parse_datetime(field_name: str, raw: str) -> datetime:
         value = datetime.fromisoformat(raw)
     except ValueError:
         raise _bad(field_name, "invalid_datetime", "must be an ISO 8601 date-time") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return in_utc(field_name, value)
+
+
+def in_utc(field_name: str, value: datetime) -> datetime:
+    """An aware UTC time (naive means UTC); refused when UTC cannot represent it."""
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise _bad(field_name, "invalid_datetime", "is out of range") from None
 
 
 def parse_uuid(field_name: str, raw: str) -> uuid.UUID:
@@ -125,8 +145,8 @@ def build_list_query(
     since = updated_since
     if isinstance(since, str):
         since = parse_datetime("updated_since", since)
-    elif since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
+    elif since is not None:
+        since = in_utc("updated_since", since)
     return ListQuery(
         limit=limit,
         after=decode_cursor(after, sort) if after else None,

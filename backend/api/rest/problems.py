@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from backend.errors import CaravanError
@@ -17,6 +17,8 @@ log = logging.getLogger("caravan.api")
 PROBLEM_JSON = "application/problem+json"
 _MSGSPEC_PATH = re.compile(r"at `\$\.([A-Za-z0-9_]+)")
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+_BODY_PARAMETER = "data"  # the handlers' request-body parameter: the client knows it as the body
 
 
 def problem(
@@ -49,13 +51,15 @@ def handle_domain_error(_: Request[Any, Any, Any], exc: CaravanError) -> Respons
 
 
 def _field_of(message: str, key: Any) -> str | None:
-    unknown = _UNKNOWN_FIELD.search(message)
+    unknown = _UNKNOWN_FIELD.search(message) or _MISSING_FIELD.search(message)
     if unknown:
         return unknown.group(1)
     path = _MSGSPEC_PATH.search(message)
     if path:
         return path.group(1)
-    return str(key) if key else None
+    if not key or key == _BODY_PARAMETER:
+        return None
+    return re.split(r"[.\[]", str(key))[0]  # `tags[1]` -> the field `tags`
 
 
 def handle_validation_error(
@@ -72,13 +76,16 @@ def handle_validation_error(
         code = "unknown_field" if "unknown field" in message else "invalid_value"
         if "Expected" in message:
             code = "invalid_type"
+        if _MISSING_FIELD.search(message):
+            code = "required"
+        if item.get("key") == _BODY_PARAMETER and message == repr(_BODY_PARAMETER):
+            # No body at all (Litestar reports the missing parameter by its name).
+            code, message = "missing_body", "a JSON object body is required"
         errors.append({"field": field or "body", "code": code, "message": message})
     if not errors:
         detail = str(exc.detail)
         if "JSON" in detail or "decode" in detail.lower() or "malformed" in detail.lower():
-            return problem(
-                400, "malformed_json", "Bad request", "the body is not valid JSON", "body"
-            )
+            return malformed_json()
         errors.append({"field": "body", "code": "invalid_value", "message": detail})
     first = errors[0]
     return problem(
@@ -99,13 +106,29 @@ def handle_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response
         415: "unsupported_media_type",
     }
     headers = {k: v for k, v in (exc.headers or {}).items()}
+    if isinstance(exc.__cause__, SerializationException):
+        return malformed_json()  # Litestar could not decode the body
     return problem(
         exc.status_code,
         code.get(exc.status_code, "http_error"),
         str(exc.detail) if exc.status_code < 500 else "Server error",
         str(exc.detail),
+        field="body" if exc.status_code == 413 else None,
         headers=headers or None,
     )
+
+
+def malformed_json(*_: Any) -> Response[dict[str, Any]]:
+    return problem(400, "malformed_json", "Bad request", "the body is not valid JSON", "body")
+
+
+def handle_recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """msgspec gives up on absurdly nested JSON with a RecursionError: a bad body, not a bug."""
+    if "deserializing" in str(exc) or "decoding" in str(exc):
+        return problem(
+            400, "nested_too_deeply", "Bad request", "the JSON body is nested too deeply", "body"
+        )
+    return handle_unexpected(request, exc)
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -122,5 +145,8 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     CaravanError: handle_domain_error,
     ValidationException: handle_validation_error,
     HTTPException: handle_http_error,
+    # Litestar decodes a JSON body as UTF-8 without catching this: invalid bytes are a bad body.
+    UnicodeDecodeError: malformed_json,
+    RecursionError: handle_recursion,
     Exception: handle_unexpected,
 }
