@@ -21,7 +21,11 @@ class Services:
 
 
 def build_services(settings: Settings, app_database_url: str) -> Services:
-    db = Database(app_database_url, pool_size=settings.pool_size)
+    db = Database(
+        app_database_url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_max_overflow,
+    )
     keys = SigningKeys(load_or_create_key(settings.signing_key, settings.data_dir / "secrets"))
     tokens = AccessTokens(
         keys,

@@ -49,10 +49,9 @@ class Settings:
     # file generated under data_dir.
     signing_key: str | None = None
     pool_size: int = 10
+    # Connections opened beyond pool_size under load (0: never more than pool_size).
+    pool_max_overflow: int = 5
     pg_bin_dir: Path | None = None
-    graphql_max_depth: int = 10
-    graphql_max_aliases: int = 30
-    graphql_max_tokens: int = 5000
 
     @property
     def is_production(self) -> bool:
@@ -85,6 +84,7 @@ class Settings:
             refresh_token_ttl_seconds=_int(env, "CARAVAN_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
             signing_key=env.get("CARAVAN_SIGNING_KEY") or None,
             pool_size=_int(env, "CARAVAN_DB_POOL_SIZE", 10),
+            pool_max_overflow=_int(env, "CARAVAN_DB_POOL_MAX_OVERFLOW", 5),
             pg_bin_dir=Path(pg_bin) if pg_bin else None,
         )
         settings.check_production()

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from cross_web import HTTPException
+from litestar import Request
 from litestar.datastructures import Headers, State
 from litestar.types import ControllerRouterHandler
+from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.litestar import make_graphql_controller
+from strawberry.types import ExecutionResult
 
 from backend.api.gql.context import GraphQLContext, build_context
+from backend.api.gql.errors import convert_errors
 from backend.api.gql.schema import schema
 
 
@@ -15,10 +22,33 @@ async def graphql_context(headers: Headers, state: State) -> GraphQLContext:
 
 
 def graphql_controller() -> ControllerRouterHandler:
-    return make_graphql_controller(
+    base = make_graphql_controller(
         schema,
         path="/graphql",
         context_getter=graphql_context,
         graphql_ide=None,
         allow_queries_via_get=False,
     )
+
+    class Controller(base):  # type: ignore[valid-type,misc]
+        def parse_json(self, data: str | bytes) -> Any:
+            # Strawberry assumes an object or list: any other JSON value (or non-UTF-8 bytes)
+            # would otherwise end in a 500.
+            try:
+                parsed = super().parse_json(data)
+            except (UnicodeDecodeError, RecursionError):
+                raise HTTPException(400, "Unable to parse request body as JSON") from None
+            if not isinstance(parsed, dict | list):
+                raise HTTPException(400, "The request body must be a JSON object")
+            return parsed
+
+        async def process_result(
+            self, request: Request[Any, Any, Any], result: ExecutionResult
+        ) -> GraphQLHTTPResponse:
+            # Every error, including those raised before execution (syntax, validation), gets
+            # an extensions.code; unexpected ones are masked.
+            if result.errors:
+                result.errors = convert_errors(result.errors)
+            return process_result(result)
+
+    return Controller

@@ -4,10 +4,8 @@ BAD_USER_INPUT, ...) and `extensions.field`; unexpected errors are masked."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 from graphql.error import GraphQLError
-from strawberry.extensions import SchemaExtension
 
 from backend.errors import CaravanError, FieldProblem
 
@@ -34,10 +32,20 @@ def payload_problems(exc: CaravanError) -> list[FieldProblem]:
 
 
 def _convert(error: GraphQLError) -> GraphQLError:
+    """One error as the client sees it: always with `extensions.code`, never a stack trace."""
     original = error.original_error
-    if original is None:
-        return error  # a syntax or validation error about the document itself
-    if isinstance(original, CaravanError):
+    if original is None or isinstance(original, GraphQLError):
+        # About the request itself: its syntax, its fit to the schema (depth, aliases, unknown
+        # fields), or variables that do not fit it.
+        if original is not None:
+            code = "BAD_USER_INPUT"
+        elif error.message.startswith("Syntax Error"):
+            code = "GRAPHQL_PARSE_FAILED"
+        else:
+            code = "GRAPHQL_VALIDATION_FAILED"
+        extensions = {"code": code, **(error.extensions or {})}
+        message = error.message
+    elif isinstance(original, CaravanError):
         extensions = {"code": original.graphql_code, "reason": original.code}
         field = graphql_field(original.field)
         if field is not None:
@@ -57,10 +65,5 @@ def _convert(error: GraphQLError) -> GraphQLError:
     )
 
 
-class DomainErrors(SchemaExtension):
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if result is not None and errors:
-            result.errors = [_convert(e) for e in errors]
+def convert_errors(errors: list[GraphQLError]) -> list[GraphQLError]:
+    return [_convert(e) for e in errors]

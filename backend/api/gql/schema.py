@@ -11,16 +11,26 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
-from backend.api.gql.errors import DomainErrors
 from backend.api.gql.resolvers import Mutation, Query
 from backend.api.gql.transaction import OperationTransaction
+from graphql import GraphQLError
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 5000
 
-schema = strawberry.Schema(
+
+class CaravanSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Client mistakes are not server errors; unexpected ones are logged where errors are
+        shaped for the response (backend.api.gql.errors)."""
+
+
+schema = CaravanSchema(
     query=Query,
     mutation=Mutation,
     config=StrawberryConfig(disable_field_suggestions=True),
@@ -32,6 +42,5 @@ schema = strawberry.Schema(
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         OperationTransaction,
-        DomainErrors,
     ],
 )
