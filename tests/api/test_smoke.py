@@ -14,7 +14,9 @@ async def test_health_and_ready(client: httpx.AsyncClient) -> None:
 
 async def test_create_and_get_contact(client: httpx.AsyncClient, tenant_a: TenantUser) -> None:
     created = await client.post(
-        "/api/v1/contacts", json={"last_name": "Lovelace", "first_name": "Ada"}, headers=tenant_a.headers
+        "/api/v1/contacts",
+        json={"last_name": "Lovelace", "first_name": "Ada"},
+        headers=tenant_a.headers,
     )
     assert created.status_code == 201, created.text
     body = created.json()
