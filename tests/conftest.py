@@ -48,8 +48,11 @@ class TenantUser:
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     data_dir = Path(tempfile.mkdtemp(prefix="caravan-test-"))
-    os.chmod(data_dir, 0o711)
-    pg = EmbeddedPostgres(data_dir, Path(os.environ["CARAVAN_PG_BIN_DIR"]) if os.environ.get("CARAVAN_PG_BIN_DIR") else None)
+    os.chmod(data_dir, 0o711)  # noqa: S103 - the server user must traverse it
+    pg = EmbeddedPostgres(
+        data_dir,
+        Path(os.environ["CARAVAN_PG_BIN_DIR"]) if os.environ.get("CARAVAN_PG_BIN_DIR") else None,
+    )
     port = pg.start()
     try:
         import asyncio
@@ -83,12 +86,14 @@ async def services(cluster: Cluster) -> AsyncIterator[Services]:
 @pytest.fixture(scope="session")
 async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(services)
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
 
 
-async def sign_in(client: httpx.AsyncClient, slug: str, email: str, password: str) -> dict[str, Any]:
+async def sign_in(
+    client: httpx.AsyncClient, slug: str, email: str, password: str
+) -> dict[str, Any]:
     response = await client.post(
         "/auth/sign-in", json={"tenant": slug, "email": email, "password": password}
     )
@@ -107,9 +112,13 @@ async def new_tenant(services: Services, client: httpx.AsyncClient, label: str) 
     return TenantUser(created.tenant_id, slug, created.admin_user_id, email, tokens["access_token"])
 
 
-async def new_user(services: Services, client: httpx.AsyncClient, tenant: TenantUser, name: str) -> TenantUser:
+async def new_user(
+    services: Services, client: httpx.AsyncClient, tenant: TenantUser, name: str
+) -> TenantUser:
     email = f"{name}@{tenant.slug}.example"
-    user_id = await create_user(services.db, tenant_slug=tenant.slug, email=email, password=PASSWORD)
+    user_id = await create_user(
+        services.db, tenant_slug=tenant.slug, email=email, password=PASSWORD
+    )
     tokens = await sign_in(client, tenant.slug, email, PASSWORD)
     return TenantUser(tenant.tenant_id, tenant.slug, user_id, email, tokens["access_token"])
 
@@ -125,7 +134,10 @@ async def tenant_b(services: Services, client: httpx.AsyncClient) -> TenantUser:
 
 
 async def gql(
-    client: httpx.AsyncClient, user: TenantUser | None, query: str, variables: dict[str, Any] | None = None
+    client: httpx.AsyncClient,
+    user: TenantUser | None,
+    query: str,
+    variables: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     headers = user.headers if user is not None else {}
     response = await client.post(
