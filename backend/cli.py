@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import secrets
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -78,6 +79,14 @@ def _print_json(value: dict[str, Any]) -> None:
     print(json.dumps(value, indent=2, default=str))
 
 
+class _Shutdown(Exception):
+    pass
+
+
+def _raise_shutdown(signum: int, frame: object) -> None:
+    raise _Shutdown
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -91,12 +100,19 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         return target
 
     target = asyncio.run(prepare())
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the
+    # handler that was installed before it: make that handler unwind the stack, so the
+    # embedded PostgreSQL this process started is stopped below.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _raise_shutdown)
     try:
         app = create_app(build_services(settings, target.app_url))
         host = args.host or settings.host
         port = args.port or settings.port
         log.info("serving on http://%s:%s", host, port)
         uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    except _Shutdown:
+        log.info("stopped")
     finally:
         target.release()
 

@@ -7,7 +7,6 @@ from typing import Any
 from litestar import Response, get
 from litestar.datastructures import State
 
-from backend.db.migrate import current_revision, head_revision
 from backend.runtime import Services
 
 
@@ -18,6 +17,9 @@ async def health() -> dict[str, str]:
 
 @get("/ready", tags=["ops"], summary="The database is reachable and migrated")
 async def ready(state: State) -> Response[dict[str, Any]]:
+    # Imported here: Alembic is only needed for this check, not on every start-up path.
+    from backend.db.migrate import current_revision, head_revision
+
     services: Services = state.services
     try:
         async with services.db.plain_transaction() as conn:
