@@ -462,7 +462,10 @@ async def test_a_failing_second_mutation_rolls_back_the_first(
     }
     """
     result = await gql(client, tenant, document, {"missing": str(uuid.uuid4())})
+    # The failing mutation's payload is non-null, so the whole `data` is null: nothing in the
+    # response claims the first contact was saved.
     assert error_codes(result) == ["NOT_FOUND"]
+    assert result["data"] is None
     assert result["errors"][0]["path"] == ["second"]
     assert await rest_items(client, tenant, "contacts") == []
     found = await client.get(
@@ -483,7 +486,9 @@ async def test_a_payload_validation_error_rolls_back_the_operation(
       }
     }
     """
-    result = data(await gql(client, tenant, document))
+    response = await gql(client, tenant, document)
+    assert error_codes(response) == ["ROLLED_BACK"]
+    result = response["data"]
     assert result["bad"] == {
         "contact": None,
         "errors": [{"field": "email", "code": "invalid_email"}],
@@ -582,6 +587,14 @@ async def test_more_than_thirty_aliases_are_refused(
         pytest.param(
             'mutation { createContact(input: {lastName: "X"}) { contat { id } } }',
             id="payload-field",
+        ),
+        pytest.param("{ contacts(frist: 1) { edges { cursor } } }", id="argument"),
+        pytest.param(
+            "{ contacts(first: 1, orderBy: {field: LASTNAME}) { edges { cursor } } }",
+            id="enum-value",
+        ),
+        pytest.param(
+            '{ contacts(first: 1, filter: {qq: "x"}) { edges { cursor } } }', id="input-field"
         ),
     ],
 )

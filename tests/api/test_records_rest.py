@@ -179,6 +179,14 @@ async def test_get_returns_etag_and_if_none_match_gives_304(
     assert stale.status_code == 200
     assert stale.json()["id"] == record["id"]
 
+    # RFC 9110: a list of tags (weak ones compare equal), or `*` for "any current version".
+    for header in ('"3", W/"1"', "*"):
+        listed = await client.get(url, headers={**tenant_a.headers, "If-None-Match": header})
+        assert listed.status_code == 304, header
+    # "11" contains "1" as text but is another version.
+    other = await client.get(url, headers={**tenant_a.headers, "If-None-Match": '"11"'})
+    assert other.status_code == 200
+
 
 @pytest.mark.parametrize("entity", ENTITIES)
 async def test_patch_with_if_match_bumps_version_and_etag(

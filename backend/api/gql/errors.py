@@ -4,6 +4,7 @@ BAD_USER_INPUT, ...) and `extensions.field`; unexpected errors are masked."""
 from __future__ import annotations
 
 import logging
+import re
 
 from graphql.error import GraphQLError
 
@@ -11,6 +12,7 @@ from backend.errors import CaravanError, FieldProblem
 
 log = logging.getLogger("caravan.graphql")
 
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 # List parameters are named differently in the two skins.
 _ARGUMENT_NAMES = {"limit": "first", "q": "filter.q", "updated_since": "filter.updatedSince"}
 
@@ -44,7 +46,8 @@ def _convert(error: GraphQLError) -> GraphQLError:
         else:
             code = "GRAPHQL_VALIDATION_FAILED"
         extensions = {"code": code, **(error.extensions or {})}
-        message = error.message
+        # No "Did you mean ...?" anywhere (Strawberry turns off only the field suggestions).
+        message = _SUGGESTION.sub("", error.message)
     elif isinstance(original, CaravanError):
         extensions = {"code": original.graphql_code, "reason": original.code}
         field = graphql_field(original.field)

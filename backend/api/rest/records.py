@@ -30,6 +30,12 @@ def etag(record: Record) -> str:
     return f'"{record["version"]}"'
 
 
+def none_match(header: str, tag: str) -> bool:
+    """RFC 9110 If-None-Match: `*` or a list of (weakly compared) entity tags."""
+    candidates = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in candidates or tag in candidates
+
+
 def parse_if_match(value: str | None, *, required: bool) -> int | None:
     if value is None:
         if required:
@@ -125,7 +131,7 @@ def record_router(
     ) -> Response[Any]:
         record = await service.get(ctx, record_id)
         tag = etag(record)
-        if if_none_match is not None and tag in if_none_match:
+        if if_none_match is not None and none_match(if_none_match, tag):
             return Response(None, status_code=HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
         return Response(record, headers={"ETag": tag})
 
