@@ -6,13 +6,16 @@ import dataclasses
 import uuid
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeAlias
 
 import strawberry
 from strawberry.types import Info
 
 from backend.api.gql.context import GraphQLContext
+from backend.api.gql.inputs import create_input, update_input
 from backend.api.gql.pagination import Connection, SortDirection
+from backend.crm.accounts.service import ACCOUNT
+from backend.crm.contacts.service import CONTACT
 from backend.errors import FieldProblem
 from backend.records.service import Record
 
@@ -155,82 +158,23 @@ class ContactFilter:
 
 
 # -- mutation inputs and payloads ----------------------------------------------------------
-@strawberry.input
-class CreateAccountInput:
-    name: str
-    industry: str | None = strawberry.UNSET
-    website: str | None = strawberry.UNSET
-    phone: str | None = strawberry.UNSET
-    address_line1: str | None = strawberry.UNSET
-    address_line2: str | None = strawberry.UNSET
-    city: str | None = strawberry.UNSET
-    region: str | None = strawberry.UNSET
-    postal_code: str | None = strawberry.UNSET
-    country: str | None = strawberry.UNSET
-    tags: list[str] | None = strawberry.UNSET
+class UpdateInput(Protocol):
+    """What resolvers read of a generated update input; the other fields go to the service."""
 
-
-@strawberry.input
-class UpdateAccountInput:
     id: strawberry.ID
-    version: int = strawberry.field(
-        description="The version you edited; a newer one is a conflict."
-    )
-    name: str | None = strawberry.UNSET
-    industry: str | None = strawberry.UNSET
-    website: str | None = strawberry.UNSET
-    phone: str | None = strawberry.UNSET
-    address_line1: str | None = strawberry.UNSET
-    address_line2: str | None = strawberry.UNSET
-    city: str | None = strawberry.UNSET
-    region: str | None = strawberry.UNSET
-    postal_code: str | None = strawberry.UNSET
-    country: str | None = strawberry.UNSET
-    tags: list[str] | None = strawberry.UNSET
-    owner_id: strawberry.ID | None = strawberry.UNSET
+    version: int
 
 
-@strawberry.input
-class CreateContactInput:
-    last_name: str
-    first_name: str | None = strawberry.UNSET
-    email: str | None = strawberry.UNSET
-    phone: str | None = strawberry.UNSET
-    mobile_phone: str | None = strawberry.UNSET
-    title: str | None = strawberry.UNSET
-    account_id: strawberry.ID | None = strawberry.UNSET
-    address_line1: str | None = strawberry.UNSET
-    address_line2: str | None = strawberry.UNSET
-    city: str | None = strawberry.UNSET
-    region: str | None = strawberry.UNSET
-    postal_code: str | None = strawberry.UNSET
-    country: str | None = strawberry.UNSET
-    notes: str | None = strawberry.UNSET
-    tags: list[str] | None = strawberry.UNSET
-
-
-@strawberry.input
-class UpdateContactInput:
-    id: strawberry.ID
-    version: int = strawberry.field(
-        description="The version you edited; a newer one is a conflict."
-    )
-    last_name: str | None = strawberry.UNSET
-    first_name: str | None = strawberry.UNSET
-    email: str | None = strawberry.UNSET
-    phone: str | None = strawberry.UNSET
-    mobile_phone: str | None = strawberry.UNSET
-    title: str | None = strawberry.UNSET
-    account_id: strawberry.ID | None = strawberry.UNSET
-    address_line1: str | None = strawberry.UNSET
-    address_line2: str | None = strawberry.UNSET
-    city: str | None = strawberry.UNSET
-    region: str | None = strawberry.UNSET
-    postal_code: str | None = strawberry.UNSET
-    country: str | None = strawberry.UNSET
-    notes: str | None = strawberry.UNSET
-    tags: list[str] | None = strawberry.UNSET
-    owner_id: strawberry.ID | None = strawberry.UNSET
+if TYPE_CHECKING:
+    CreateAccountInput: TypeAlias = object
+    CreateContactInput: TypeAlias = object
+    UpdateAccountInput: TypeAlias = UpdateInput
+    UpdateContactInput: TypeAlias = UpdateInput
+else:  # generated from the field specs: see backend/api/gql/inputs.py
+    CreateAccountInput = create_input(ACCOUNT, "Account")
+    UpdateAccountInput = update_input(ACCOUNT, "Account")
+    CreateContactInput = create_input(CONTACT, "Contact")
+    UpdateContactInput = update_input(CONTACT, "Contact")
 
 
 @strawberry.input

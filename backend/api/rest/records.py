@@ -18,6 +18,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
 
+from backend.api.rest.bodies import create_body, update_body
 from backend.context import RequestContext
 from backend.errors import BadRequest, PreconditionRequired
 from backend.records.listing import build_list_query
@@ -84,13 +85,10 @@ IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", required=False)
 IfNoneMatch = Annotated[str | None, HeaderParameter(name="If-None-Match", required=False)]
 
 
-def record_router(
-    service: RecordService,
-    create_type: type[msgspec.Struct],
-    update_type: type[msgspec.Struct],
-    provide_context: Provide,
-) -> Router:
+def record_router(service: RecordService, type_name: str, provide_context: Provide) -> Router:
     spec = service.spec
+    create_type = create_body(spec, type_name)
+    update_type = update_body(spec, type_name)
     ctx_param = inspect.Parameter(
         "ctx", inspect.Parameter.KEYWORD_ONLY, annotation=NamedDependency[RequestContext]
     )

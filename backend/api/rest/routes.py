@@ -12,9 +12,7 @@ from backend.api.rest.auth import AuthController
 from backend.api.rest.health import health, ready
 from backend.api.rest.records import record_router
 from backend.context import RequestContext
-from backend.crm.accounts.schemas import AccountCreate, AccountUpdate
 from backend.crm.accounts.service import accounts
-from backend.crm.contacts.schemas import ContactCreate, ContactUpdate
 from backend.crm.contacts.service import contacts
 
 
@@ -33,6 +31,6 @@ def rest_handlers() -> list[ControllerRouterHandler]:
         AuthController,
         health,
         ready,
-        record_router(accounts, AccountCreate, AccountUpdate, provide),
-        record_router(contacts, ContactCreate, ContactUpdate, provide),
+        record_router(accounts, "Account", provide),
+        record_router(contacts, "Contact", provide),
     ]

@@ -1,0 +1,53 @@
+"""GraphQL mutation inputs generated from an entity's field specs, so a writable field is
+declared once (in crm/<entity>/service.py) for both skins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from backend.records.fields import FieldSpec
+from backend.records.spec import EntitySpec
+
+
+def _graphql_type(spec: FieldSpec) -> Any:
+    if spec.kind == "tags":
+        return list[str]
+    if spec.kind == "uuid":
+        return strawberry.ID
+    return str
+
+
+def _input(name: str, annotations: dict[str, Any], defaults: dict[str, Any]) -> type:
+    namespace = {"__annotations__": annotations, "__module__": __name__, **defaults}
+    return strawberry.input(type(name, (), namespace))
+
+
+def create_input(entity: EntitySpec, type_name: str) -> type:
+    """Required fields first (non-null, no default); the rest may be null or left out."""
+    fields = [f for f in entity.fields.values() if f.on_create]
+    annotations: dict[str, Any] = {}
+    defaults: dict[str, Any] = {}
+    for spec in sorted(fields, key=lambda f: not f.required):
+        if spec.required:
+            annotations[spec.name] = _graphql_type(spec)
+        else:
+            annotations[spec.name] = _graphql_type(spec) | None
+            defaults[spec.name] = strawberry.UNSET
+    return _input(f"Create{type_name}Input", annotations, defaults)
+
+
+def update_input(entity: EntitySpec, type_name: str) -> type:
+    """`id` and the `version` edited, then every updatable field (left out: unchanged)."""
+    annotations: dict[str, Any] = {"id": strawberry.ID, "version": int}
+    defaults: dict[str, Any] = {
+        "version": strawberry.field(
+            description="The version you edited; a newer one is a conflict."
+        )
+    }
+    for spec in entity.fields.values():
+        if spec.on_update:
+            annotations[spec.name] = _graphql_type(spec) | None
+            defaults[spec.name] = strawberry.UNSET
+    return _input(f"Update{type_name}Input", annotations, defaults)
