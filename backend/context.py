@@ -17,6 +17,12 @@ class Principal:
     user_id: uuid.UUID
     tenant_id: uuid.UUID
     roles: tuple[str, ...] = ()
+    # OAuth scopes the token carries; None for a first-party session (no scope limit).
+    scopes: frozenset[str] | None = None
+    # The OAuth client acting, for third-party tokens.
+    client_id: uuid.UUID | None = None
+    # The refresh-token family (device session) the token was issued under, if any.
+    session_id: uuid.UUID | None = None
 
 
 @dataclass

@@ -20,11 +20,11 @@ def alembic_config() -> Config:
     return config
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+def head_revisions() -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
-async def migrate(owner_url: str, app_role: str, revision: str = "head") -> None:
+async def migrate(owner_url: str, app_role: str, revision: str = "heads") -> None:
     """Upgrade the schema as the owner role, granting the app role its table rights."""
     engine = create_async_engine(owner_url)
     try:
@@ -42,6 +42,6 @@ async def migrate(owner_url: str, app_role: str, revision: str = "head") -> None
         await engine.dispose()
 
 
-async def current_revision(conn: AsyncConnection) -> str | None:
+async def current_revisions(conn: AsyncConnection) -> set[str]:
     result = await conn.execute(text("select version_num from alembic_version"))
-    return result.scalar_one_or_none()
+    return set(result.scalars().all())

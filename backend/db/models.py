@@ -4,8 +4,9 @@ from backend.auth.models import RefreshToken, Tenant, User
 from backend.crm.accounts.models import Account
 from backend.crm.contacts.models import Contact
 from backend.db.base import Base
+from backend.history.events import SecurityEvent
 
-__all__ = ["Account", "Base", "Contact", "RefreshToken", "Tenant", "User"]
+__all__ = ["Account", "Base", "Contact", "RefreshToken", "SecurityEvent", "Tenant", "User"]
 
 # Tables that carry tenant_id and are isolated by row-level security (ENABLE + FORCE).
-TENANT_TABLES = ("users", "refresh_tokens", "accounts", "contacts")
+TENANT_TABLES = ("users", "refresh_tokens", "accounts", "contacts", "security_events")

@@ -30,3 +30,24 @@ def enable_tenant_rls(table: str, column: str = "tenant_id") -> None:
 
 def grant(table: str, privileges: str) -> None:
     op.execute(f"GRANT {privileges} ON {table} TO {app_role()}")
+
+
+def make_append_only(table: str) -> None:
+    """Refuse UPDATE, DELETE and TRUNCATE for everyone (the owner too), on top of the grants."""
+    op.execute(
+        """
+        CREATE OR REPLACE FUNCTION refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
+                USING ERRCODE = 'insufficient_privilege';
+        END $$
+        """
+    )
+    op.execute(
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_change()"
+    )
+    op.execute(
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION refuse_change()"
+    )

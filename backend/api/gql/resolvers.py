@@ -59,7 +59,7 @@ async def _get_or_none(info: GqlInfo, getter: Callable[[], Awaitable[Record]]) -
 
 
 @strawberry.type
-class Query:
+class RecordQuery:
     @strawberry.field
     async def account(self, info: GqlInfo, id: strawberry.ID) -> Account | None:
         ctx = info.context.require()
@@ -120,7 +120,7 @@ class Query:
 
 
 @strawberry.type
-class Mutation:
+class RecordMutation:
     @strawberry.mutation
     async def create_account(self, info: GqlInfo, input: CreateAccountInput) -> AccountPayload:
         ctx = info.context.require()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -11,11 +12,11 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from backend.api.gql.resolvers import Mutation, Query
+from backend.api.gql.resolvers import RecordMutation, RecordQuery
 from backend.api.gql.transaction import OperationTransaction
-from graphql import GraphQLError
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30
@@ -29,6 +30,10 @@ class CaravanSchema(strawberry.Schema):
         """Client mistakes are not server errors; unexpected ones are logged where errors are
         shaped for the response (backend.api.gql.errors)."""
 
+
+# Each capability contributes its own root fields; add its types here.
+Query = merge_types("Query", (RecordQuery,))
+Mutation = merge_types("Mutation", (RecordMutation,))
 
 schema = CaravanSchema(
     query=Query,

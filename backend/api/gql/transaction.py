@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
-
-from graphql import GraphQLError
 
 ROLLED_BACK = GraphQLError(
     "a mutation in this operation failed, so none of its changes were saved",

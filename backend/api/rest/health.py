@@ -18,23 +18,23 @@ async def health() -> dict[str, str]:
 @get("/ready", tags=["ops"], summary="The database is reachable and migrated")
 async def ready(state: State) -> Response[dict[str, Any]]:
     # Imported here: Alembic is only needed for this check, not on every start-up path.
-    from backend.db.migrate import current_revision, head_revision
+    from backend.db.migrate import current_revisions, head_revisions
 
     services: Services = state.services
     try:
         async with services.db.plain_transaction() as conn:
-            current = await current_revision(conn)
+            current = await current_revisions(conn)
     except Exception:  # noqa: BLE001 - any failure to reach the database means "not ready"
         return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    head = head_revision()
-    if current != head:
+    heads = head_revisions()
+    if current != heads:
         return Response(
             {
                 "status": "unavailable",
                 "database": "not migrated",
-                "revision": current,
-                "head": head,
+                "revision": sorted(current),
+                "head": sorted(heads),
             },
             status_code=503,
         )
-    return Response({"status": "ready", "revision": current})
+    return Response({"status": "ready", "revision": ",".join(sorted(current))})
