@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from backend.context import RequestContext
 from backend.db.ids import uuid7
 from backend.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from backend.policy.scopes import require_scope
 from backend.records.fields import validate_changes
 from backend.records.listing import ListQuery, cursor_for
 from backend.records.spec import EntitySpec
@@ -52,6 +53,7 @@ class RecordService:
         return self.table.c.tenant_id == ctx.tenant_id
 
     async def get(self, ctx: RequestContext, record_id: uuid.UUID | str) -> Record:
+        require_scope(ctx, "read")
         key = self._parse_id(record_id)
         async with ctx.session.transaction() as conn:
             row = await self._fetch(conn, ctx, key)
@@ -63,6 +65,7 @@ class RecordService:
         self, ctx: RequestContext, ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, Record]:
         """Batch read for DataLoaders: the records among `ids` the caller may see."""
+        require_scope(ctx, "read")
         if not ids:
             return {}
         stmt = select(*self._columns).where(
@@ -73,6 +76,7 @@ class RecordService:
         return {row["id"]: dict(row) for row in rows}
 
     async def list(self, ctx: RequestContext, query: ListQuery) -> Page:
+        require_scope(ctx, "read")
         table = self.table
         stmt = select(*self._columns).where(self._tenant_filter(ctx))
         for name, value in query.filters.items():
@@ -109,6 +113,7 @@ class RecordService:
     ) -> dict[uuid.UUID, Records]:
         """The first `limit` records (by id) for each value of `column`, in one query: for
         DataLoaders resolving nested lists without one query per parent."""
+        require_scope(ctx, "read")
         keys = list(set(values))
         if not keys:
             return {}
@@ -136,6 +141,7 @@ class RecordService:
 
     # -- writes --------------------------------------------------------------------------
     async def create(self, ctx: RequestContext, data: Mapping[str, Any]) -> Record:
+        require_scope(ctx, "create")
         values = validate_changes(self.spec.fields, data, creating=True)
         values.update(tenant_id=ctx.tenant_id, id=uuid7())
         if "owner_id" in self.table.c:
@@ -155,6 +161,7 @@ class RecordService:
         data: Mapping[str, Any],
         expected_version: int,
     ) -> Record:
+        require_scope(ctx, "update")
         key = self._parse_id(record_id)
         values = validate_changes(self.spec.fields, data, creating=False)
         table = self.table
@@ -175,6 +182,7 @@ class RecordService:
     async def delete(
         self, ctx: RequestContext, record_id: uuid.UUID | str, expected_version: int | None
     ) -> None:
+        require_scope(ctx, "delete")
         key = self._parse_id(record_id)
         conditions = [self._tenant_filter(ctx), self.table.c.id == key]
         if expected_version is not None:
