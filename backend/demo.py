@@ -147,8 +147,14 @@ class DemoResult:
 async def seed_demo(
     db: Database, *, slug: str, email: str, password: str, n_accounts: int = 120, seed: int = 7
 ) -> DemoResult:
+    # MFA for admins is off in the demo tenant, so the tour signs in with a password only.
     created = await create_tenant(
-        db, name="Demo Trading Ltd", slug=slug, admin_email=email, admin_password=password
+        db,
+        name="Demo Trading Ltd",
+        slug=slug,
+        admin_email=email,
+        admin_password=password,
+        require_admin_mfa=False,
     )
     ctx = RequestContext(
         principal=Principal(user_id=created.admin_user_id, tenant_id=created.tenant_id),

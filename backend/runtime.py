@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from backend.auth.keys import SigningKeys, load_or_create_key
+from joserfc.jwk import ECKey
+
+from backend.auth.authorize import AuthorizationFlow
+from backend.auth.credentials import PasswordCheck
+from backend.auth.keyring import KeyRing
+from backend.auth.keys import generate_key, key_from_json, load_or_create_key
+from backend.auth.mfa import MfaService
+from backend.auth.oauth_issue import OAuthIssuer
+from backend.auth.oauth_server import CaravanServer
+from backend.auth.secretbox import SecretBox, load_or_create_secret_key
 from backend.auth.sessions import SessionService
+from backend.auth.throttle import Throttle
 from backend.auth.tokens import AccessTokens, TokenSettings
 from backend.db.session import Database
 from backend.settings import Settings
@@ -15,9 +26,26 @@ from backend.settings import Settings
 class Services:
     settings: Settings
     db: Database
-    keys: SigningKeys
+    keys: KeyRing
     tokens: AccessTokens
     sessions: SessionService
+    throttle: Throttle
+    mfa: MfaService
+    oauth: CaravanServer
+    authorize: AuthorizationFlow
+
+
+def first_signing_key(settings: Settings) -> Callable[[], ECKey]:
+    """The key the database key ring starts with, when it is empty."""
+
+    def make() -> ECKey:
+        if settings.signing_key is not None:
+            return key_from_json(settings.signing_key)
+        if settings.is_production:
+            return generate_key()
+        return load_or_create_key(None, settings.data_dir / "secrets")
+
+    return make
 
 
 def build_services(settings: Settings, app_database_url: str) -> Services:
@@ -26,14 +54,37 @@ def build_services(settings: Settings, app_database_url: str) -> Services:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
     )
-    keys = SigningKeys(load_or_create_key(settings.signing_key, settings.data_dir / "secrets"))
+    box = SecretBox(load_or_create_secret_key(settings.secret_key, settings.data_dir / "secrets"))
+    keys = KeyRing(
+        db,
+        box,
+        first_key=first_signing_key(settings),
+        longest_token_seconds=settings.access_token_ttl_seconds,
+        leeway_seconds=settings.token_leeway_seconds,
+    )
     tokens = AccessTokens(
         keys,
         TokenSettings(
             issuer=settings.issuer,
             audience=settings.audience,
             access_ttl_seconds=settings.access_token_ttl_seconds,
+            leeway_seconds=settings.token_leeway_seconds,
         ),
     )
-    sessions = SessionService(db, tokens, settings.refresh_token_ttl_seconds)
-    return Services(settings=settings, db=db, keys=keys, tokens=tokens, sessions=sessions)
+    throttle = Throttle(db)
+    passwords = PasswordCheck(db, throttle)
+    mfa = MfaService(db, box, throttle)
+    sessions = SessionService(db, tokens, settings.refresh_token_ttl_seconds, passwords, mfa)
+    issuer = OAuthIssuer(db, tokens, settings.refresh_token_ttl_seconds)
+    oauth = CaravanServer(db, tokens, issuer)
+    return Services(
+        settings=settings,
+        db=db,
+        keys=keys,
+        tokens=tokens,
+        sessions=sessions,
+        throttle=throttle,
+        mfa=mfa,
+        oauth=oauth,
+        authorize=AuthorizationFlow(db, oauth, issuer, passwords, mfa),
+    )

@@ -45,9 +45,15 @@ class Settings:
     audience: str = DEFAULT_AUDIENCE
     access_token_ttl_seconds: int = 600
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
-    # A private JWK (JSON) or PEM for signing access tokens; unset in development means a key
-    # file generated under data_dir.
+    # A private EC P-256 JWK (JSON): the FIRST signing key, imported into the database key ring
+    # when the ring is empty. Unset: development imports a key file generated under data_dir,
+    # production generates the first key in the database. Rotate with `caravan keys rotate`.
     signing_key: str | None = None
+    # 32 random bytes, base64url: encrypts secrets the database holds (private signing keys,
+    # TOTP seeds). Unset in development: generated under data_dir/secrets.
+    secret_key: str | None = None
+    # Clock skew tolerated when checking token times (exp, nbf, iat).
+    token_leeway_seconds: int = 30
     pool_size: int = 10
     # Connections opened beyond pool_size under load (0: never more than pool_size).
     pool_max_overflow: int = 5
@@ -83,6 +89,8 @@ class Settings:
             access_token_ttl_seconds=_int(env, "CARAVAN_ACCESS_TOKEN_TTL", 600),
             refresh_token_ttl_seconds=_int(env, "CARAVAN_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
             signing_key=env.get("CARAVAN_SIGNING_KEY") or None,
+            secret_key=env.get("CARAVAN_SECRET_KEY") or None,
+            token_leeway_seconds=_int(env, "CARAVAN_TOKEN_LEEWAY", 30),
             pool_size=_int(env, "CARAVAN_DB_POOL_SIZE", 10),
             pool_max_overflow=_int(env, "CARAVAN_DB_POOL_MAX_OVERFLOW", 5),
             pg_bin_dir=Path(pg_bin) if pg_bin else None,
@@ -101,9 +109,13 @@ class Settings:
             problems.append("CARAVAN_MIGRATION_DATABASE_URL (the owner role) is required")
         if self.database_url and self.database_url == self.migration_database_url:
             problems.append("the app role and the owner role must differ")
-        if self.signing_key is None:
-            problems.append("CARAVAN_SIGNING_KEY is required")
+        if self.secret_key is None:
+            problems.append(
+                "CARAVAN_SECRET_KEY is required (it encrypts signing keys and MFA secrets)"
+            )
         if self.issuer == DEFAULT_ISSUER:
             problems.append("CARAVAN_ISSUER must be set to the public URL of this service")
+        elif not self.issuer.startswith("https://"):
+            problems.append("CARAVAN_ISSUER must be an https URL (OAuth requires TLS)")
         if problems:
             raise ConfigurationError("refusing to start in production: " + "; ".join(problems))

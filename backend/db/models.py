@@ -1,12 +1,53 @@
 """Imports every table so that `Base.metadata` is complete (for Alembic and schema tests)."""
 
-from backend.auth.models import RefreshToken, Tenant, User
+from backend.auth.models import (
+    AuthFlow,
+    AuthorizationCode,
+    AuthSession,
+    OAuthClient,
+    RecoveryCode,
+    RefreshToken,
+    SigningKey,
+    Tenant,
+    ThrottleCounter,
+    TotpFactor,
+    User,
+)
 from backend.crm.accounts.models import Account
 from backend.crm.contacts.models import Contact
 from backend.db.base import Base
 from backend.history.events import SecurityEvent
 
-__all__ = ["Account", "Base", "Contact", "RefreshToken", "SecurityEvent", "Tenant", "User"]
+__all__ = [
+    "Account",
+    "AuthFlow",
+    "AuthSession",
+    "AuthorizationCode",
+    "Base",
+    "Contact",
+    "OAuthClient",
+    "RecoveryCode",
+    "RefreshToken",
+    "SecurityEvent",
+    "SigningKey",
+    "Tenant",
+    "ThrottleCounter",
+    "TotpFactor",
+    "User",
+]
 
 # Tables that carry tenant_id and are isolated by row-level security (ENABLE + FORCE).
-TENANT_TABLES = ("users", "refresh_tokens", "accounts", "contacts", "security_events")
+TENANT_TABLES = (
+    "users",
+    "refresh_tokens",
+    "accounts",
+    "contacts",
+    "security_events",
+    # Sign-in (backend/auth): devices, OAuth apps and codes, MFA, flows in progress.
+    "oauth_clients",
+    "auth_sessions",
+    "authorization_codes",
+    "auth_flows",
+    "mfa_totp",
+    "mfa_recovery_codes",
+)

@@ -70,8 +70,16 @@ async def _insert_user(
 
 
 async def create_tenant(
-    db: Database, *, name: str, slug: str, admin_email: str, admin_password: str
+    db: Database,
+    *,
+    name: str,
+    slug: str,
+    admin_email: str,
+    admin_password: str,
+    require_admin_mfa: bool = True,
 ) -> CreatedTenant:
+    """A tenant and its first admin. Admins must use MFA unless `require_admin_mfa` is False
+    (development and test tenants: `caravan tenant create --no-admin-mfa`)."""
     if not _SLUG.match(slug):
         raise ValidationFailed.one(
             "slug", "invalid_slug", "lower-case letters, digits and '-', at most 63"
@@ -84,7 +92,12 @@ async def create_tenant(
     async with db.tenant_transaction(tenant_id) as conn:
         try:
             await conn.execute(
-                insert(table_of(Tenant)).values(id=tenant_id, name=name.strip(), slug=slug)
+                insert(table_of(Tenant)).values(
+                    id=tenant_id,
+                    name=name.strip(),
+                    slug=slug,
+                    require_admin_mfa=require_admin_mfa,
+                )
             )
         except IntegrityError:
             raise Conflict(

@@ -15,7 +15,17 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from backend.db.models import TENANT_TABLES, Base
 from tests.conftest import Cluster
 
-GLOBAL_TABLES = {"tenants", "alembic_version"}
+GLOBAL_TABLES = {
+    "tenants",
+    "alembic_version",
+    # One issuer signs every tenant's tokens and publishes one JWKS; private keys are sealed
+    # with CARAVAN_SECRET_KEY and the app role may only SELECT and INSERT (never rewrite a key).
+    "signing_keys",
+    # Brute-force counters must also count attempts against tenants and emails that do not
+    # exist (or the answers would differ) and per source address across tenants. They hold
+    # only SHA-256 keys and counters.
+    "auth_throttle",
+}
 
 
 def _dsn(url: str) -> str:
