@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     tenant_create.add_argument("--slug", required=True)
     tenant_create.add_argument("--admin-email", required=True)
     tenant_create.add_argument("--admin-password", required=True)
+    tenant_create.add_argument(
+        "--no-admin-mfa",
+        action="store_true",
+        help="do not require MFA for the tenant's admins (development and test tenants)",
+    )
 
     user = commands.add_parser("user", help="user administration")
     user_cmds = user.add_subparsers(dest="action", required=True)
@@ -46,6 +51,18 @@ def _parser() -> argparse.ArgumentParser:
     user_create.add_argument("--email", required=True)
     user_create.add_argument("--password", required=True)
     user_create.add_argument("--name")
+
+    keys = commands.add_parser("keys", help="the token-signing key ring")
+    keys_cmds = keys.add_subparsers(dest="action", required=True)
+    rotate = keys_cmds.add_parser(
+        "rotate",
+        help="add a signing key: published now, signing once every server has loaded it "
+        "(about 35 s); the old key verifies until its tokens expire",
+    )
+    rotate.add_argument(
+        "--now", action="store_true", help="sign with the new key at once (a compromised key)"
+    )
+    keys_cmds.add_parser("list", help="list the signing keys and until when they verify")
 
     demo = commands.add_parser("demo", help="create a demo tenant with realistic data")
     demo.add_argument("--slug", default="demo")
@@ -139,6 +156,7 @@ def cmd_tenant(settings: Settings, args: argparse.Namespace) -> None:
             slug=args.slug,
             admin_email=args.admin_email,
             admin_password=args.admin_password,
+            require_admin_mfa=not args.no_admin_mfa,
         )
 
     created = asyncio.run(_with_database(settings, work))
@@ -161,6 +179,44 @@ def cmd_user(settings: Settings, args: argparse.Namespace) -> None:
 
     user_id = asyncio.run(_with_database(settings, work))
     _print_json({"user_id": user_id, "tenant": args.tenant, "email": args.email.lower()})
+
+
+def cmd_keys(settings: Settings, args: argparse.Namespace) -> None:
+    from backend.runtime import build_services
+
+    async def run() -> Any:
+        target = await resolve_database(settings)
+        try:
+            if target.embedded is not None:
+                await _migrate(target)
+            services = build_services(settings, target.app_url)
+            try:
+                if args.action == "rotate":
+                    key, activates_at = await services.keys.rotate(now=args.now)
+                    print(f"signing key {key.kid} signs from {activates_at}", file=sys.stderr)
+                else:
+                    await services.keys.load()
+                return await services.keys.describe()
+            finally:
+                await services.db.dispose()
+        finally:
+            target.release()
+
+    infos = asyncio.run(run())
+    _print_json(
+        {
+            "keys": [
+                {
+                    "kid": info.kid,
+                    "created_at": info.created_at,
+                    "activates_at": info.activates_at,
+                    "retired_at": info.retired_at,
+                    "verifies_until": info.verifies_until,
+                }
+                for info in infos
+            ]
+        }
+    )
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
@@ -187,6 +243,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "tenant": cmd_tenant,
     "user": cmd_user,
     "demo": cmd_demo,
+    "keys": cmd_keys,
 }
 
 

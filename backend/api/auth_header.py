@@ -20,13 +20,14 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-def authenticate(
+async def authenticate(
     services: Services,
     authorization: str | None,
     channel: Channel,
     request_id: str | None = None,
 ) -> RequestContext:
-    principal = services.tokens.verify(bearer_token(authorization))
+    # Async: a token signed by a key another process just rotated in reloads the key ring.
+    principal = await services.tokens.authenticate(bearer_token(authorization))
     ctx = RequestContext(principal=principal, db=services.db, channel=channel)
     if request_id and _REQUEST_ID.match(request_id):
         ctx.request_id = request_id

@@ -26,11 +26,11 @@ class GraphQLContext(BaseContext, kw_only=True):
         return self.request_context
 
 
-def build_context(
+async def build_context(
     services: Services, authorization: str | None, request_id: str | None
 ) -> GraphQLContext:
     try:
-        ctx = authenticate(services, authorization, "graphql", request_id)
+        ctx = await authenticate(services, authorization, "graphql", request_id)
     except CaravanError as exc:
         return GraphQLContext(services=services, auth_error=exc, loaders={})
     return GraphQLContext(services=services, request_context=ctx, loaders={})

@@ -18,7 +18,9 @@ from backend.api.gql.schema import schema
 
 
 async def graphql_context(headers: Headers, state: State) -> GraphQLContext:
-    return build_context(state.services, headers.get("authorization"), headers.get("x-request-id"))
+    return await build_context(
+        state.services, headers.get("authorization"), headers.get("x-request-id")
+    )
 
 
 def graphql_controller() -> ControllerRouterHandler:

@@ -29,8 +29,10 @@ def problem(
     field: str | None = None,
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Response[dict[str, Any]]:
     body: dict[str, Any] = {
+        **(extra or {}),
         "type": "about:blank",
         "status": status,
         "title": title,
@@ -46,8 +48,14 @@ def problem(
 
 def handle_domain_error(_: Request[Any, Any, Any], exc: CaravanError) -> Response[dict[str, Any]]:
     errors = [{"field": p.field, "code": p.code, "message": p.message} for p in exc.problems]
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return problem(exc.status, exc.code, exc.title, exc.detail, exc.field, errors, headers)
+    # Extension members and headers some errors carry (e.g. mfa_token; Retry-After on a 429).
+    headers: dict[str, str] = dict(getattr(exc, "headers", None) or {})
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    extra = getattr(exc, "extra", None)
+    return problem(
+        exc.status, exc.code, exc.title, exc.detail, exc.field, errors, headers or None, extra
+    )
 
 
 def _field_of(message: str, key: Any) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import Request
+from litestar import Request, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
@@ -10,14 +10,16 @@ from litestar.types import ControllerRouterHandler
 from backend.api.auth_header import authenticate
 from backend.api.rest.auth import AuthController
 from backend.api.rest.health import health, ready
+from backend.api.rest.oauth import OAuthController
 from backend.api.rest.records import record_router
+from backend.api.rest.security import SECURITY_CONTROLLERS
 from backend.context import RequestContext
 from backend.crm.accounts.service import accounts
 from backend.crm.contacts.service import contacts
 
 
 async def rest_context(request: Request, state: State) -> RequestContext:  # type: ignore[type-arg]
-    return authenticate(
+    return await authenticate(
         state.services,
         request.headers.get("authorization"),
         "rest",
@@ -33,4 +35,6 @@ def rest_handlers() -> list[ControllerRouterHandler]:
         ready,
         record_router(accounts, "Account", provide),
         record_router(contacts, "Contact", provide),
+        OAuthController,
+        Router(path="/", route_handlers=SECURITY_CONTROLLERS, dependencies={"ctx": provide}),
     ]
