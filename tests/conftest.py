@@ -79,6 +79,7 @@ def make_settings(cluster: Cluster, **overrides: Any) -> Settings:
 @pytest.fixture(scope="session")
 async def services(cluster: Cluster) -> AsyncIterator[Services]:
     built = build_services(make_settings(cluster), cluster.urls.app_url)
+    await built.keys.load()  # tests issue and forge tokens with the current key directly
     yield built
     await built.db.dispose()
 
@@ -106,7 +107,12 @@ async def new_tenant(services: Services, client: httpx.AsyncClient, label: str) 
     slug = f"{label}-{uuid.uuid4().hex[:8]}"
     email = f"admin@{slug}.example"
     created = await create_tenant(
-        services.db, name=f"Tenant {label}", slug=slug, admin_email=email, admin_password=PASSWORD
+        services.db,
+        name=f"Tenant {label}",
+        slug=slug,
+        admin_email=email,
+        admin_password=PASSWORD,
+        require_admin_mfa=False,
     )
     tokens = await sign_in(client, slug, email, PASSWORD)
     return TenantUser(created.tenant_id, slug, created.admin_user_id, email, tokens["access_token"])
