@@ -46,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     user_create.add_argument("--email", required=True)
     user_create.add_argument("--password", required=True)
     user_create.add_argument("--name")
+    user_create.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a role to give (repeatable; default: salesperson)",
+    )
 
     demo = commands.add_parser("demo", help="create a demo tenant with realistic data")
     demo.add_argument("--slug", default="demo")
@@ -156,11 +163,23 @@ def cmd_user(settings: Settings, args: argparse.Namespace) -> None:
 
     async def work(db: Database) -> Any:
         return await create_user(
-            db, tenant_slug=args.tenant, email=args.email, password=args.password, name=args.name
+            db,
+            tenant_slug=args.tenant,
+            email=args.email,
+            password=args.password,
+            name=args.name,
+            roles=args.role,
         )
 
     user_id = asyncio.run(_with_database(settings, work))
-    _print_json({"user_id": user_id, "tenant": args.tenant, "email": args.email.lower()})
+    _print_json(
+        {
+            "user_id": user_id,
+            "tenant": args.tenant,
+            "email": args.email.lower(),
+            "roles": args.role or ["salesperson"],
+        }
+    )
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKeyConstraint,
+    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -27,6 +28,9 @@ class Tenant(TimestampMixin, Base):
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     slug: Mapped[str] = mapped_column(String(63), nullable=False, unique=True)
+    # Bumped by every change to roles, rules or role assignments: each server process compares
+    # it (read when a transaction begins) with the policy it has cached for the tenant.
+    policy_version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
 
 
 class User(TenantMixin, Base):

@@ -5,8 +5,36 @@ from backend.crm.accounts.models import Account
 from backend.crm.contacts.models import Contact
 from backend.db.base import Base
 from backend.history.events import SecurityEvent
+from backend.policy.models import Role, RoleRule, RoleScope, Team, TeamMember, UserRole
 
-__all__ = ["Account", "Base", "Contact", "RefreshToken", "SecurityEvent", "Tenant", "User"]
+__all__ = [
+    "Account",
+    "Base",
+    "Contact",
+    "RefreshToken",
+    "Role",
+    "RoleRule",
+    "RoleScope",
+    "SecurityEvent",
+    "Team",
+    "TeamMember",
+    "Tenant",
+    "User",
+    "UserRole",
+]
 
 # Tables that carry tenant_id and are isolated by row-level security (ENABLE + FORCE).
-TENANT_TABLES = ("users", "refresh_tokens", "accounts", "contacts", "security_events")
+TENANT_TABLES = (
+    "users",
+    "refresh_tokens",
+    "accounts",
+    "contacts",
+    "security_events",
+    # Access policy (backend/policy): roles, their rules and scopes, assignments, teams.
+    "roles",
+    "role_rules",
+    "role_scopes",
+    "user_roles",
+    "teams",
+    "team_members",
+)
