@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import Request
+from litestar import Request, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
@@ -10,6 +10,7 @@ from litestar.types import ControllerRouterHandler
 from backend.api.auth_header import authenticate
 from backend.api.rest.auth import AuthController
 from backend.api.rest.health import health, ready
+from backend.api.rest.policy import RolesController, TeamsController, UserAccessController
 from backend.api.rest.records import record_router
 from backend.context import RequestContext
 from backend.crm.accounts.service import accounts
@@ -33,4 +34,9 @@ def rest_handlers() -> list[ControllerRouterHandler]:
         ready,
         record_router(accounts, "Account", provide),
         record_router(contacts, "Contact", provide),
+        Router(
+            path="/",
+            route_handlers=[RolesController, UserAccessController, TeamsController],
+            dependencies={"ctx": provide},
+        ),
     ]
