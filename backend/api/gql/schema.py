@@ -15,6 +15,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from backend.api.gql.policy import PolicyMutation, PolicyQuery
 from backend.api.gql.resolvers import RecordMutation, RecordQuery
 from backend.api.gql.transaction import OperationTransaction
 
@@ -32,8 +33,8 @@ class CaravanSchema(strawberry.Schema):
 
 
 # Each capability contributes its own root fields; add its types here.
-Query = merge_types("Query", (RecordQuery,))
-Mutation = merge_types("Mutation", (RecordMutation,))
+Query = merge_types("Query", (RecordQuery, PolicyQuery))
+Mutation = merge_types("Mutation", (RecordMutation, PolicyMutation))
 
 schema = CaravanSchema(
     query=Query,
