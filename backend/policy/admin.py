@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, insert, select, update
@@ -30,7 +31,8 @@ from backend.policy.scopes import require_scope
 _roles, _rules, _scopes = table_of(Role), table_of(RoleRule), table_of(RoleScope)
 _user_roles, _users, _tenants = table_of(UserRole), table_of(User), table_of(Tenant)
 _ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
-_OBJECT = re.compile(r"^(\*|[a-z_]+)(\.(\*|[a-z_0-9]+))?$")
+# An entity or entity.field, where `*` may stand for any run of characters (a glob).
+_OBJECT = re.compile(r"^[a-z_*]{1,64}(\.[a-z0-9_*]{1,64})?$")
 
 
 @dataclass(frozen=True)
@@ -68,23 +70,12 @@ async def require_admin(ctx: RequestContext) -> None:
 
 
 def expand(obj: str, action: str) -> list[tuple[str, str]]:
-    """Every concrete (object, action) an allow rule on `obj`/`action` grants."""
+    """Every concrete (object, action) a rule on the glob `obj` and `action` covers."""
     actions = ACTIONS if action == "*" else (action,)
-    entity_part, _, field_part = obj.partition(".")
-    names = list(ENTITIES) if entity_part == "*" else [entity_part]
     objects: list[str] = []
-    for name in names:
-        spec = ENTITIES.get(name)
-        if spec is None:
-            continue
-        if not field_part:
-            objects.append(name)
-            if entity_part == "*":  # "*" matches fields too
-                objects.extend(f"{name}.{f}" for f in entity_fields(spec))
-        elif field_part == "*":
-            objects.extend(f"{name}.{f}" for f in entity_fields(spec))
-        elif field_part in entity_fields(spec) or entity_part == "*":
-            objects.append(f"{name}.{field_part}")
+    for name, spec in ENTITIES.items():
+        candidates = [name, *(f"{name}.{f}" for f in entity_fields(spec))]
+        objects.extend(o for o in candidates if fnmatchcase(o, obj))
     return [(o, a) for o in objects for a in actions]
 
 
@@ -107,11 +98,11 @@ def _check_rule(effect: str, obj: str, action: str) -> None:
     if not _OBJECT.match(obj):
         raise ValidationFailed.one("object", "invalid_object", "entity, entity.field, or a glob")
     entity_part, _, field_part = obj.partition(".")
-    if entity_part != "*":
+    if "*" not in entity_part:
         spec = ENTITIES.get(entity_part)
         if spec is None:
             raise ValidationFailed.one("object", "unknown_entity", f"no entity {entity_part!r}")
-        if field_part not in ("", "*") and field_part not in entity_fields(spec):
+        if field_part and "*" not in field_part and field_part not in entity_fields(spec):
             raise ValidationFailed.one("object", "unknown_field", f"no field {obj!r}")
 
 

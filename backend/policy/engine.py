@@ -73,7 +73,7 @@ class TenantPolicy:
 
 async def _load(conn: AsyncConnection, tenant_id: uuid.UUID, version: int) -> TenantPolicy:
     domain = str(tenant_id)
-    enforcer = casbin.Enforcer(str(MODEL_PATH))
+    enforcer = casbin.Enforcer(str(MODEL_PATH), enable_log=False)
     roles = (await conn.execute(select(_roles.c.id, _roles.c.name, _roles.c.builtin))).all()
     rules = (
         await conn.execute(
