@@ -127,6 +127,61 @@ def upgrade() -> None:
     )
     op.execute("REVOKE ALL ON FUNCTION caravan_begin_tenant(uuid) FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION caravan_begin_tenant(uuid) TO {app_role()}")
+    _seed_existing_tenants()
+
+
+def _seed_existing_tenants() -> None:
+    """Tenants that predate this revision get the built-in roles: their first user becomes
+    tenant admin (tenant creation makes the admin first), everyone else a salesperson."""
+    from backend.policy.builtin import DEFAULT_ROLE, TENANT_ADMIN, builtin_roles
+
+    bind = op.get_bind()
+    tenants = bind.execute(sa.text("SELECT id FROM tenants ORDER BY id")).scalars().all()
+    for tenant_id in tenants:
+        # The owner is subject to FORCE RLS too: scope each tenant's statements to it.
+        bind.execute(sa.text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
+        role_ids: dict[str, object] = {}
+        for role in builtin_roles().values():
+            role_id = bind.execute(
+                sa.text(
+                    "INSERT INTO roles (tenant_id, id, name, description, builtin) "
+                    "VALUES (:t, gen_random_uuid(), :n, :d, true) RETURNING id"
+                ),
+                {"t": tenant_id, "n": role.name, "d": role.description},
+            ).scalar_one()
+            role_ids[role.name] = role_id
+            for effect, obj, action in role.rules:
+                bind.execute(
+                    sa.text(
+                        "INSERT INTO role_rules (tenant_id, id, role_id, effect, object, action) "
+                        "VALUES (:t, gen_random_uuid(), :r, :e, :o, :a)"
+                    ),
+                    {"t": tenant_id, "r": role_id, "e": effect, "o": obj, "a": action},
+                )
+            for entity, scope in role.scopes.items():
+                bind.execute(
+                    sa.text(
+                        "INSERT INTO role_scopes (tenant_id, id, role_id, entity, scope) "
+                        "VALUES (:t, gen_random_uuid(), :r, :e, :s)"
+                    ),
+                    {"t": tenant_id, "r": role_id, "e": entity, "s": scope},
+                )
+        users = (
+            bind.execute(sa.text("SELECT id FROM users ORDER BY created_at, id")).scalars().all()
+        )
+        for index, user_id in enumerate(users):
+            bind.execute(
+                sa.text(
+                    "INSERT INTO user_roles (tenant_id, id, user_id, role_id) "
+                    "VALUES (:t, gen_random_uuid(), :u, :r)"
+                ),
+                {
+                    "t": tenant_id,
+                    "u": user_id,
+                    "r": role_ids[TENANT_ADMIN if index == 0 else DEFAULT_ROLE],
+                },
+            )
+    bind.execute(sa.text("SELECT set_config('app.tenant_id', '', true)"))
 
 
 def downgrade() -> None:
