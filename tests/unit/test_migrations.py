@@ -20,7 +20,7 @@ def _dsn(url: str) -> str:
 async def test_existing_tenants_get_roles_on_upgrade(cluster: Cluster) -> None:
     urls = await cluster.pg.bootstrap(cluster.urls.port, database=f"upgrade_{uuid.uuid4().hex[:8]}")
     await migrate(urls.owner_url, "caravan_app", revision="0002")
-    tenant, first, second = uuid7(), uuid7(), uuid7()  # time-ordered, as the app makes them
+    tenant, first, second = uuid7(), uuid7(), uuid7()
     owner = await asyncpg.connect(_dsn(urls.owner_url))
     try:
         async with owner.transaction():
@@ -28,10 +28,13 @@ async def test_existing_tenants_get_roles_on_upgrade(cluster: Cluster) -> None:
             await owner.execute(
                 "insert into tenants (id, name, slug) values ($1, 'Old', 'old')", tenant
             )
-            for user_id, email in ((first, "first@old.example"), (second, "second@old.example")):
+        # The admin comes with the tenant; the others join in later transactions.
+        for user_id, email in ((first, "first@old.example"), (second, "second@old.example")):
+            async with owner.transaction():
+                await owner.execute("select set_config('app.tenant_id', $1, true)", str(tenant))
                 await owner.execute(
-                    "insert into users (tenant_id, id, email, password_hash)"
-                    " values ($1, $2, $3, 'x')",
+                    "insert into users (tenant_id, id, email, password_hash, created_at)"
+                    " values ($1, $2, $3, 'x', clock_timestamp())",
                     tenant,
                     user_id,
                     email,
@@ -39,7 +42,7 @@ async def test_existing_tenants_get_roles_on_upgrade(cluster: Cluster) -> None:
         await migrate(urls.owner_url, "caravan_app")
         async with owner.transaction():
             await owner.execute("select set_config('app.tenant_id', $1, true)", str(tenant))
-            names = {r["name"] for r in await owner.fetch("select name from roles where builtin")}
+            names = {r["name"] for r in await owner.fetch("select name from roles")}
             held = {
                 r["user_id"]: r["name"]
                 for r in await owner.fetch(
