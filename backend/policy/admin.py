@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -88,6 +88,18 @@ def _require_held(policy: TenantPolicy, ctx: RequestContext, grants: list[tuple[
                 field="rules",
                 code="escalation_refused",
             )
+
+
+def _refuse_lifting_own_deny(
+    policy: TenantPolicy, ctx: RequestContext, role: RoleView, rules: list[RuleView], field: str
+) -> None:
+    """Lifting a deny that binds the caller would widen the caller's own access."""
+    if role.id in policy.roles_of(ctx.user_id) and any(r.effect == "deny" for r in rules):
+        raise Forbidden(
+            f"you cannot lift a deny of role {role.name} from yourself",
+            field=field,
+            code="escalation_refused",
+        )
 
 
 def _check_rule(effect: str, obj: str, action: str) -> None:
@@ -256,10 +268,11 @@ async def update_role(
 
 async def delete_role(ctx: RequestContext, role_id: uuid.UUID) -> None:
     async with ctx.session.transaction() as conn:
-        await admin_policy(conn, ctx)
+        policy = await admin_policy(conn, ctx)
         role = await _one_role(conn, role_id)
         if role.builtin:
             raise Forbidden("built-in roles cannot be deleted", field="id", code="builtin_role")
+        _refuse_lifting_own_deny(policy, ctx, role, role.rules, "id")
         await conn.execute(delete(_roles).where(_roles.c.id == role_id))
         await _bump(conn, ctx)
         await _event(conn, ctx, EventType.ROLE_DELETED, role_id=role_id, name=role.name)
@@ -324,9 +337,12 @@ async def grant(
 
 async def revoke(ctx: RequestContext, role_id: uuid.UUID, rule_id: uuid.UUID) -> None:
     async with ctx.session.transaction() as conn:
-        await admin_policy(conn, ctx)
+        policy = await admin_policy(conn, ctx)
         role = await _one_role(conn, role_id)
         _protect(role)
+        _refuse_lifting_own_deny(
+            policy, ctx, role, [r for r in role.rules if r.id == rule_id], "rules"
+        )
         removed = (
             await conn.execute(
                 delete(_rules)
@@ -452,6 +468,9 @@ async def set_user_roles(
         if unknown:
             raise ValidationFailed.one("roles", "unknown_role", f"no role {unknown[0]}")
         current = policy.roles_of(user_id)
+        if user_id == ctx.user_id:
+            for role in [roles[r] for r in current - set(role_ids) if r in roles]:
+                _refuse_lifting_own_deny(policy, ctx, role, role.rules, "roles")
         for role_id in set(role_ids) - current:
             _require_held(
                 policy,

@@ -16,7 +16,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from asyncpg.exceptions import ForeignKeyViolationError, UniqueViolationError
+from asyncpg.exceptions import (
+    ForeignKeyViolationError,
+    NotNullViolationError,
+    UniqueViolationError,
+)
 from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,7 +29,8 @@ from backend.context import RequestContext
 from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
-from backend.policy.access import EntityAccess, entity_access
+from backend.policy.access import SYSTEM_FIELDS, EntityAccess, entity_access
+from backend.policy.engine import SCOPES
 from backend.policy.models import TeamMember
 from backend.policy.scopes import require_scope
 from backend.records.fields import validate_changes
@@ -236,7 +241,14 @@ class RecordService:
             row = await self._write(conn, stmt)
             if row is None:
                 await self._explain_missing(conn, visible, key)
-        assert row is not None
+            assert row is not None
+            # Changed within the update scope, but shown only within the read scope.
+            wider = access.may("read") and SCOPES.index(access.scopes["update"]) > SCOPES.index(
+                access.scopes["read"]
+            )
+            if wider and await self._fetch(conn, self._visible(ctx, access, "read"), key) is None:
+                hidden = {k: v for k, v in row.items() if k in SYSTEM_FIELDS}
+                return {**hidden, WITHHELD: sorted(access.all_fields)}
         return self._mask(row, access)
 
     async def delete(
@@ -305,6 +317,10 @@ class RecordService:
             if isinstance(cause, ForeignKeyViolationError):
                 raise ValidationFailed.one(
                     "reference", "unknown_reference", "names no such record"
+                ) from None
+            if isinstance(cause, NotNullViolationError):  # e.g. owner_id: every record has one
+                raise ValidationFailed.one(
+                    cause.column_name or "body", "required", "must not be null"
                 ) from None
             if isinstance(cause, UniqueViolationError):
                 raise Conflict(f"{self.spec.name} already exists", code="duplicate") from None
