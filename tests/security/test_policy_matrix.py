@@ -343,4 +343,3 @@ async def test_export_and_history_decisions(
                 action,
                 field,
             )
-
