@@ -126,9 +126,10 @@ async def _bump(conn: AsyncConnection, ctx: RequestContext) -> None:
     )
 
 
-async def _event(
+async def policy_event(
     conn: AsyncConnection, ctx: RequestContext, event: EventType, **details: object
 ) -> None:
+    """Record a policy change, by whom and through which channel, in the change's transaction."""
     await record_event(
         conn,
         ctx.tenant_id,
@@ -227,7 +228,7 @@ async def create_role(
         for entity, scope in (scopes or {}).items():
             await _upsert_scope(conn, ctx, role_id, entity, scope)
         await _bump(conn, ctx)
-        await _event(conn, ctx, EventType.ROLE_CREATED, role_id=role_id, name=name)
+        await policy_event(conn, ctx, EventType.ROLE_CREATED, role_id=role_id, name=name)
         return await _one_role(conn, role_id)
 
 
@@ -262,7 +263,7 @@ async def update_role(
                     "a role with this name exists", field="name", code="duplicate"
                 ) from None
             await _bump(conn, ctx)
-            await _event(conn, ctx, EventType.ROLE_UPDATED, role_id=role_id, **values)
+            await policy_event(conn, ctx, EventType.ROLE_UPDATED, role_id=role_id, **values)
         return await _one_role(conn, role_id)
 
 
@@ -275,7 +276,7 @@ async def delete_role(ctx: RequestContext, role_id: uuid.UUID) -> None:
         _refuse_lifting_own_deny(policy, ctx, role, role.rules, "id")
         await conn.execute(delete(_roles).where(_roles.c.id == role_id))
         await _bump(conn, ctx)
-        await _event(conn, ctx, EventType.ROLE_DELETED, role_id=role_id, name=role.name)
+        await policy_event(conn, ctx, EventType.ROLE_DELETED, role_id=role_id, name=role.name)
 
 
 # -- rules and scopes ------------------------------------------------------------------------
@@ -322,7 +323,7 @@ async def grant(
             _require_held(policy, ctx, expand(obj, action))
         rule_id = await _insert_rule(conn, ctx, role_id, effect, obj, action)
         await _bump(conn, ctx)
-        await _event(
+        await policy_event(
             conn,
             ctx,
             EventType.PERMISSION_GRANTED,
@@ -353,7 +354,7 @@ async def revoke(ctx: RequestContext, role_id: uuid.UUID, rule_id: uuid.UUID) ->
         if removed is None:
             raise NotFound("rule not found")
         await _bump(conn, ctx)
-        await _event(
+        await policy_event(
             conn,
             ctx,
             EventType.PERMISSION_REVOKED,
@@ -401,7 +402,9 @@ async def set_scope(
             )
         await _upsert_scope(conn, ctx, role_id, entity, scope)
         await _bump(conn, ctx)
-        await _event(conn, ctx, EventType.ROLE_UPDATED, role_id=role_id, entity=entity, scope=scope)
+        await policy_event(
+            conn, ctx, EventType.ROLE_UPDATED, role_id=role_id, entity=entity, scope=scope
+        )
         return await _one_role(conn, role_id)
 
 
@@ -499,11 +502,11 @@ async def set_user_roles(
         await _bump(conn, ctx)
         added, removed = set(role_ids) - current, current - set(role_ids)
         for role_id in added:
-            await _event(
+            await policy_event(
                 conn, ctx, EventType.ROLE_ASSIGNED, user_id=user_id, role=roles[role_id].name
             )
         for role_id in removed:
-            await _event(
+            await policy_event(
                 conn,
                 ctx,
                 EventType.ROLE_UNASSIGNED,

@@ -14,8 +14,8 @@ from backend.context import RequestContext
 from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.errors import Conflict, NotFound, ValidationFailed
-from backend.history.events import EventType, record_event
-from backend.policy.admin import admin_policy
+from backend.history.events import EventType
+from backend.policy.admin import admin_policy, policy_event
 from backend.policy.models import Team, TeamMember
 
 _teams, _members, _users = table_of(Team), table_of(TeamMember), table_of(User)
@@ -49,19 +49,6 @@ async def _one(conn: AsyncConnection, team_id: uuid.UUID) -> TeamView:
     return found[0]
 
 
-async def _event(conn: AsyncConnection, ctx: RequestContext, **details: str) -> None:
-    await record_event(
-        conn,
-        ctx.tenant_id,
-        EventType.TEAM_CHANGED,
-        actor_user_id=ctx.user_id,
-        actor_client_id=ctx.principal.client_id,
-        request_id=ctx.request_id,
-        channel=ctx.channel,
-        details=details,
-    )
-
-
 async def list_teams(ctx: RequestContext) -> list[TeamView]:
     async with ctx.session.transaction() as conn:
         await admin_policy(conn, ctx)
@@ -87,7 +74,14 @@ async def create_team(ctx: RequestContext, name: str) -> TeamView:
                 )
         except IntegrityError:
             raise Conflict("a team with this name exists", field="name", code="duplicate") from None
-        await _event(conn, ctx, change="created", team_id=str(team_id), name=name.strip())
+        await policy_event(
+            conn,
+            ctx,
+            EventType.TEAM_CHANGED,
+            change="created",
+            team_id=str(team_id),
+            name=name.strip(),
+        )
         return await _one(conn, team_id)
 
 
@@ -96,7 +90,14 @@ async def delete_team(ctx: RequestContext, team_id: uuid.UUID) -> None:
         await admin_policy(conn, ctx)
         team = await _one(conn, team_id)
         await conn.execute(delete(_teams).where(_teams.c.id == team_id))
-        await _event(conn, ctx, change="deleted", team_id=str(team_id), name=team.name)
+        await policy_event(
+            conn,
+            ctx,
+            EventType.TEAM_CHANGED,
+            change="deleted",
+            team_id=str(team_id),
+            name=team.name,
+        )
 
 
 async def set_members(
@@ -119,9 +120,10 @@ async def set_members(
                     tenant_id=ctx.tenant_id, id=uuid7(), team_id=team_id, user_id=user_id
                 )
             )
-        await _event(
+        await policy_event(
             conn,
             ctx,
+            EventType.TEAM_CHANGED,
             change="members",
             team_id=str(team_id),
             members=",".join(str(u) for u in wanted),
