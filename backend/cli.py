@@ -51,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     user_create.add_argument("--email", required=True)
     user_create.add_argument("--password", required=True)
     user_create.add_argument("--name")
+    user_create.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a role to give (repeatable; default: salesperson)",
+    )
 
     keys = commands.add_parser("keys", help="the token-signing key ring")
     keys_cmds = keys.add_subparsers(dest="action", required=True)
@@ -174,11 +181,23 @@ def cmd_user(settings: Settings, args: argparse.Namespace) -> None:
 
     async def work(db: Database) -> Any:
         return await create_user(
-            db, tenant_slug=args.tenant, email=args.email, password=args.password, name=args.name
+            db,
+            tenant_slug=args.tenant,
+            email=args.email,
+            password=args.password,
+            name=args.name,
+            roles=args.role,
         )
 
     user_id = asyncio.run(_with_database(settings, work))
-    _print_json({"user_id": user_id, "tenant": args.tenant, "email": args.email.lower()})
+    _print_json(
+        {
+            "user_id": user_id,
+            "tenant": args.tenant,
+            "email": args.email.lower(),
+            "roles": args.role or ["salesperson"],
+        }
+    )
 
 
 def cmd_keys(settings: Settings, args: argparse.Namespace) -> None:

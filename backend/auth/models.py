@@ -50,6 +50,9 @@ class Tenant(TimestampMixin, Base):
     slug: Mapped[str] = mapped_column(String(63), nullable=False, unique=True)
     # Tenant admins must pass a second factor to sign in (on for new tenants).
     require_admin_mfa: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    # Bumped by every change to roles, rules or role assignments: each server process compares
+    # it (read when a transaction begins) with the policy it has cached for the tenant.
+    policy_version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
 
 
 class User(TenantMixin, Base):

@@ -17,6 +17,7 @@ from backend.crm.accounts.models import Account
 from backend.crm.contacts.models import Contact
 from backend.db.base import Base
 from backend.history.events import SecurityEvent
+from backend.policy.models import Role, RoleRule, RoleScope, Team, TeamMember, UserRole
 
 __all__ = [
     "Account",
@@ -28,12 +29,18 @@ __all__ = [
     "OAuthClient",
     "RecoveryCode",
     "RefreshToken",
+    "Role",
+    "RoleRule",
+    "RoleScope",
     "SecurityEvent",
     "SigningKey",
+    "Team",
+    "TeamMember",
     "Tenant",
     "ThrottleCounter",
     "TotpFactor",
     "User",
+    "UserRole",
 ]
 
 # Tables that carry tenant_id and are isolated by row-level security (ENABLE + FORCE).
@@ -50,4 +57,11 @@ TENANT_TABLES = (
     "auth_flows",
     "mfa_totp",
     "mfa_recovery_codes",
+    # Access policy (backend/policy): roles, their rules and scopes, assignments, teams.
+    "roles",
+    "role_rules",
+    "role_scopes",
+    "user_roles",
+    "teams",
+    "team_members",
 )

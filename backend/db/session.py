@@ -15,7 +15,15 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-_SET_TENANT = text("select set_config('app.tenant_id', :tenant_id, true)")
+# Sets app.tenant_id for this transaction and returns the tenant's policy version.
+_BEGIN_TENANT = text("select caravan_begin_tenant(:tenant_id)")
+POLICY_VERSION = "caravan.policy_version"
+
+
+async def begin_tenant(conn: AsyncConnection, tenant_id: uuid.UUID) -> None:
+    """Scope the open transaction to a tenant; remember the tenant's policy version on it."""
+    result = await conn.execute(_BEGIN_TENANT, {"tenant_id": tenant_id})
+    conn.info[POLICY_VERSION] = result.scalar_one()
 
 
 class Database:
@@ -31,7 +39,7 @@ class Database:
     @asynccontextmanager
     async def tenant_transaction(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn, conn.begin():
-            await conn.execute(_SET_TENANT, {"tenant_id": str(tenant_id)})
+            await begin_tenant(conn, tenant_id)
             yield conn
 
     @asynccontextmanager
@@ -71,7 +79,7 @@ class TenantSession:
             if self._conn is None:
                 conn = await self.db.engine.connect()
                 await conn.begin()
-                await conn.execute(_SET_TENANT, {"tenant_id": str(self.tenant_id)})
+                await begin_tenant(conn, self.tenant_id)
                 self._conn = conn
             try:
                 yield self._conn

@@ -1,10 +1,12 @@
 """The generic tenant record service: the one path every read and write of tenant data takes.
 
-Steps, in order, for every call: (1) the caller's principal and tenant come from the
-RequestContext; (2) the query is filtered by tenant in SQL (and RLS holds underneath);
-(3) writes validate every field before touching the database; (4) updates are guarded by the
-record version; (5) reads return plain dicts the skins shape. Access policy (issue: field-level
-access) and change history plug in here, never in a controller or resolver.
+Every call, in order: (1) the caller's principal and tenant come from the RequestContext;
+(2) the token's scope ceiling is checked; (3) inside the tenant's transaction, the caller's
+compiled access for the entity decides the action, the record scope (a SQL condition: own /
+team / tenant) and the fields: reads are masked, writes naming a forbidden field are refused,
+filters, sorts and searches never touch a field the caller may not read; (4) writes validate
+every field before touching the database and updates are guarded by the record version.
+Controllers and resolvers call this and nothing below it.
 """
 
 from __future__ import annotations
@@ -14,14 +16,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from asyncpg.exceptions import ForeignKeyViolationError, UniqueViolationError
+from asyncpg.exceptions import (
+    ForeignKeyViolationError,
+    NotNullViolationError,
+    UniqueViolationError,
+)
 from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.context import RequestContext
+from backend.db.base import table_of
 from backend.db.ids import uuid7
-from backend.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from backend.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from backend.policy.access import SYSTEM_FIELDS, EntityAccess, entity_access
+from backend.policy.engine import SCOPES
+from backend.policy.models import TeamMember
 from backend.policy.scopes import require_scope
 from backend.records.fields import validate_changes
 from backend.records.listing import ListQuery, cursor_for
@@ -29,6 +39,8 @@ from backend.records.spec import EntitySpec
 
 Record = dict[str, Any]
 Records = list[Record]  # named, because RecordService.list shadows `list` in its body
+WITHHELD = "withheld_fields"  # on every record: the fields the caller's roles hide
+_members = table_of(TeamMember)
 
 
 @dataclass(frozen=True)
@@ -48,18 +60,52 @@ class RecordService:
         # Every column but tenant_id is part of a record as callers see it.
         self._columns = [c for c in self.table.c if c.name != "tenant_id"]
 
-    # -- reads ---------------------------------------------------------------------------
-    def _tenant_filter(self, ctx: RequestContext) -> ColumnElement[bool]:
-        return self.table.c.tenant_id == ctx.tenant_id
+    # -- access --------------------------------------------------------------------------
+    async def _access(
+        self, ctx: RequestContext, conn: AsyncConnection, action: str
+    ) -> EntityAccess:
+        access = await entity_access(ctx, conn, self.spec)
+        access.require(action)
+        return access
 
+    def _visible(
+        self, ctx: RequestContext, access: EntityAccess, action: str
+    ) -> ColumnElement[bool]:
+        """Tenant filter plus the record scope for `action`, as one SQL condition."""
+        table = self.table
+        condition = table.c.tenant_id == ctx.tenant_id
+        scope = access.scopes.get(action, "own")
+        if scope == "tenant" or "owner_id" not in table.c:
+            return condition
+        if scope == "own":
+            return and_(condition, table.c.owner_id == ctx.user_id)
+        my_teams = select(_members.c.team_id).where(
+            _members.c.tenant_id == ctx.tenant_id, _members.c.user_id == ctx.user_id
+        )
+        teammates = select(_members.c.user_id).where(
+            _members.c.tenant_id == ctx.tenant_id, _members.c.team_id.in_(my_teams)
+        )
+        return and_(
+            condition, or_(table.c.owner_id == ctx.user_id, table.c.owner_id.in_(teammates))
+        )
+
+    @staticmethod
+    def _mask(record: Record, access: EntityAccess) -> Record:
+        readable = access.readable("read")
+        shown = {k: v for k, v in record.items() if k in readable}
+        shown[WITHHELD] = access.withheld("read")
+        return shown
+
+    # -- reads ---------------------------------------------------------------------------
     async def get(self, ctx: RequestContext, record_id: uuid.UUID | str) -> Record:
         require_scope(ctx, "read")
         key = self._parse_id(record_id)
         async with ctx.session.transaction() as conn:
-            row = await self._fetch(conn, ctx, key)
+            access = await self._access(ctx, conn, "read")
+            row = await self._fetch(conn, self._visible(ctx, access, "read"), key)
         if row is None:
             raise NotFound(f"{self.spec.name} not found")
-        return row
+        return self._mask(row, access)
 
     async def get_many(
         self, ctx: RequestContext, ids: Sequence[uuid.UUID]
@@ -68,45 +114,57 @@ class RecordService:
         require_scope(ctx, "read")
         if not ids:
             return {}
-        stmt = select(*self._columns).where(
-            self._tenant_filter(ctx), self.table.c.id.in_(list(set(ids)))
-        )
         async with ctx.session.transaction() as conn:
+            access = await self._access(ctx, conn, "read")
+            stmt = select(*self._columns).where(
+                self._visible(ctx, access, "read"), self.table.c.id.in_(list(set(ids)))
+            )
             rows = (await conn.execute(stmt)).mappings().all()
-        return {row["id"]: dict(row) for row in rows}
+        return {row["id"]: self._mask(dict(row), access) for row in rows}
 
     async def list(self, ctx: RequestContext, query: ListQuery) -> Page:
         require_scope(ctx, "read")
         table = self.table
-        stmt = select(*self._columns).where(self._tenant_filter(ctx))
-        for name, value in query.filters.items():
-            stmt = stmt.where(table.c[name] == value)
-        if query.updated_since is not None:
-            stmt = stmt.where(table.c.updated_at >= query.updated_since)
-        if query.search:
-            pattern = f"%{_escape_like(query.search)}%"
-            stmt = stmt.where(
-                or_(*(table.c[c].ilike(pattern, escape="\\") for c in self.spec.search_columns))
-            )
-        sort_col = table.c[query.sort_column]
-        keys = [table.c.id] if query.sort_column == "id" else [sort_col, table.c.id]
-        if query.after is not None:
-            values = (
-                [query.after.last_id]
-                if query.sort_column == "id"
-                else [query.after.value, query.after.last_id]
-            )
-            left, right = tuple_(*keys), tuple_(*values)
-            stmt = stmt.where(left < right if query.descending else left > right)
-        stmt = stmt.order_by(*(k.desc() if query.descending else k.asc() for k in keys))
-        stmt = stmt.limit(query.limit + 1)
         async with ctx.session.transaction() as conn:
+            access = await self._access(ctx, conn, "read")
+            # No side channel: a filter or sort on a field the caller cannot read is refused,
+            # and a search covers only the searchable fields the caller can read.
+            access.require_fields("read", set(query.filters) | {query.sort_column})
+            stmt = select(*self._columns).where(self._visible(ctx, access, "read"))
+            for name, value in query.filters.items():
+                stmt = stmt.where(table.c[name] == value)
+            if query.updated_since is not None:
+                stmt = stmt.where(table.c.updated_at >= query.updated_since)
+            if query.search:
+                stmt = stmt.where(self._search(access, query.search))
+            sort_col = table.c[query.sort_column]
+            keys = [table.c.id] if query.sort_column == "id" else [sort_col, table.c.id]
+            if query.after is not None:
+                values = (
+                    [query.after.last_id]
+                    if query.sort_column == "id"
+                    else [query.after.value, query.after.last_id]
+                )
+                left, right = tuple_(*keys), tuple_(*values)
+                stmt = stmt.where(left < right if query.descending else left > right)
+            stmt = stmt.order_by(*(k.desc() if query.descending else k.asc() for k in keys))
+            stmt = stmt.limit(query.limit + 1)
             rows = [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
         next_cursor = None
         if len(rows) > query.limit:
             rows = rows[: query.limit]
             next_cursor = cursor_for(query, rows[-1])
-        return Page(items=rows, next_cursor=next_cursor)
+        return Page(items=[self._mask(r, access) for r in rows], next_cursor=next_cursor)
+
+    def _search(self, access: EntityAccess, term: str) -> ColumnElement[bool]:
+        readable = access.readable("read")
+        columns = [c for c in self.spec.search_columns if c in readable]
+        if not columns:
+            raise Forbidden(
+                "you may not read any field this search covers", field="q", code="field_forbidden"
+            )
+        pattern = f"%{_escape_like(term)}%"
+        return or_(*(self.table.c[c].ilike(pattern, escape="\\") for c in columns))
 
     async def list_by(
         self, ctx: RequestContext, column: str, values: Iterable[uuid.UUID], limit: int
@@ -117,26 +175,28 @@ class RecordService:
         keys = list(set(values))
         if not keys:
             return {}
-        rank = (
-            func.row_number()
-            .over(partition_by=self.table.c[column], order_by=self.table.c.id)
-            .label("_rank")
-        )
-        inner = (
-            select(*self._columns, rank)
-            .where(self._tenant_filter(ctx), self.table.c[column].in_(keys))
-            .subquery()
-        )
-        stmt = (
-            select(*(inner.c[c.name] for c in self._columns))
-            .where(inner.c._rank <= limit)
-            .order_by(inner.c[column], inner.c.id)
-        )
         async with ctx.session.transaction() as conn:
+            access = await self._access(ctx, conn, "read")
+            access.require_fields("read", {column})
+            rank = (
+                func.row_number()
+                .over(partition_by=self.table.c[column], order_by=self.table.c.id)
+                .label("_rank")
+            )
+            inner = (
+                select(*self._columns, rank)
+                .where(self._visible(ctx, access, "read"), self.table.c[column].in_(keys))
+                .subquery()
+            )
+            stmt = (
+                select(*(inner.c[c.name] for c in self._columns))
+                .where(inner.c._rank <= limit)
+                .order_by(inner.c[column], inner.c.id)
+            )
             rows = (await conn.execute(stmt)).mappings().all()
         grouped: dict[uuid.UUID, Records] = {key: [] for key in keys}
         for row in rows:
-            grouped[row[column]].append(dict(row))
+            grouped[row[column]].append(self._mask(dict(row), access))
         return grouped
 
     # -- writes --------------------------------------------------------------------------
@@ -149,10 +209,12 @@ class RecordService:
             values["owner_id"] = ctx.user_id
         stmt = insert(self.table).values(values).returning(*self._columns)
         async with ctx.session.transaction() as conn:
+            access = await self._access(ctx, conn, "create")
+            access.require_fields("create", set(data))
             await self._check_references(conn, ctx, values)
             row = await self._write(conn, stmt)
         assert row is not None
-        return row
+        return self._mask(row, access)
 
     async def update(
         self,
@@ -165,33 +227,45 @@ class RecordService:
         key = self._parse_id(record_id)
         values = validate_changes(self.spec.fields, data, creating=False)
         table = self.table
-        stmt = (
-            update(table)
-            .where(self._tenant_filter(ctx), table.c.id == key, table.c.version == expected_version)
-            .values(**values, version=table.c.version + 1, updated_at=func.now())
-            .returning(*self._columns)
-        )
         async with ctx.session.transaction() as conn:
+            access = await self._access(ctx, conn, "update")
+            access.require_fields("update", set(data))
+            visible = self._visible(ctx, access, "update")
+            stmt = (
+                update(table)
+                .where(visible, table.c.id == key, table.c.version == expected_version)
+                .values(**values, version=table.c.version + 1, updated_at=func.now())
+                .returning(*self._columns)
+            )
             await self._check_references(conn, ctx, values)
             row = await self._write(conn, stmt)
             if row is None:
-                await self._explain_missing(conn, ctx, key)
-        assert row is not None
-        return row
+                await self._explain_missing(conn, visible, key)
+            assert row is not None
+            # Changed within the update scope, but shown only within the read scope.
+            wider = access.may("read") and SCOPES.index(access.scopes["update"]) > SCOPES.index(
+                access.scopes["read"]
+            )
+            if wider and await self._fetch(conn, self._visible(ctx, access, "read"), key) is None:
+                hidden = {k: v for k, v in row.items() if k in SYSTEM_FIELDS}
+                return {**hidden, WITHHELD: sorted(access.all_fields)}
+        return self._mask(row, access)
 
     async def delete(
         self, ctx: RequestContext, record_id: uuid.UUID | str, expected_version: int | None
     ) -> None:
         require_scope(ctx, "delete")
         key = self._parse_id(record_id)
-        conditions = [self._tenant_filter(ctx), self.table.c.id == key]
-        if expected_version is not None:
-            conditions.append(self.table.c.version == expected_version)
-        stmt = delete(self.table).where(and_(*conditions)).returning(self.table.c.id)
         async with ctx.session.transaction() as conn:
+            access = await self._access(ctx, conn, "delete")
+            visible = self._visible(ctx, access, "delete")
+            conditions = [visible, self.table.c.id == key]
+            if expected_version is not None:
+                conditions.append(self.table.c.version == expected_version)
+            stmt = delete(self.table).where(and_(*conditions)).returning(self.table.c.id)
             deleted = (await conn.execute(stmt)).first()
             if deleted is None:
-                await self._explain_missing(conn, ctx, key)
+                await self._explain_missing(conn, visible, key)
 
     # -- helpers -------------------------------------------------------------------------
     def _parse_id(self, record_id: uuid.UUID | str) -> uuid.UUID:
@@ -204,17 +278,17 @@ class RecordService:
             raise NotFound(f"{self.spec.name} not found") from None
 
     async def _fetch(
-        self, conn: AsyncConnection, ctx: RequestContext, key: uuid.UUID
+        self, conn: AsyncConnection, visible: ColumnElement[bool], key: uuid.UUID
     ) -> Record | None:
-        stmt = select(*self._columns).where(self._tenant_filter(ctx), self.table.c.id == key)
+        stmt = select(*self._columns).where(visible, self.table.c.id == key)
         row = (await conn.execute(stmt)).mappings().first()
         return dict(row) if row is not None else None
 
     async def _explain_missing(
-        self, conn: AsyncConnection, ctx: RequestContext, key: uuid.UUID
+        self, conn: AsyncConnection, visible: ColumnElement[bool], key: uuid.UUID
     ) -> None:
-        """A guarded write touched no row: not found, or the version moved on."""
-        current = await self._fetch(conn, ctx, key)
+        """A guarded write touched no row: not found (or out of scope), or the version moved."""
+        current = await self._fetch(conn, visible, key)
         if current is None:
             raise NotFound(f"{self.spec.name} not found")
         raise PreconditionFailed(
@@ -243,6 +317,10 @@ class RecordService:
             if isinstance(cause, ForeignKeyViolationError):
                 raise ValidationFailed.one(
                     "reference", "unknown_reference", "names no such record"
+                ) from None
+            if isinstance(cause, NotNullViolationError):  # e.g. owner_id: every record has one
+                raise ValidationFailed.one(
+                    cause.column_name or "body", "required", "must not be null"
                 ) from None
             if isinstance(cause, UniqueViolationError):
                 raise Conflict(f"{self.spec.name} already exists", code="duplicate") from None

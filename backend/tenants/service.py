@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from asyncpg.exceptions import UniqueViolationError
@@ -18,6 +19,8 @@ from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.db.session import Database
 from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.policy.admin import assign_roles
+from backend.policy.builtin import DEFAULT_ROLE, TENANT_ADMIN, seed_builtin_roles
 from backend.tenants.lookup import tenant_id_for_slug
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -104,16 +107,27 @@ async def create_tenant(
                 "a tenant with this slug exists", field="slug", code="duplicate"
             ) from None
         admin_id = await _insert_user(conn, tenant_id, email, admin_password, "Administrator")
+        await seed_builtin_roles(conn, tenant_id)
+        await assign_roles(conn, tenant_id, admin_id, [TENANT_ADMIN])
     return CreatedTenant(tenant_id=tenant_id, slug=slug, admin_user_id=admin_id)
 
 
 async def create_user(
-    db: Database, *, tenant_slug: str, email: str, password: str, name: str | None = None
+    db: Database,
+    *,
+    tenant_slug: str,
+    email: str,
+    password: str,
+    name: str | None = None,
+    roles: Sequence[str] = (),
 ) -> uuid.UUID:
+    """A user with the named roles (the salesperson role when none are named)."""
     tenant_id = await tenant_id_for_slug(db, tenant_slug)
     if tenant_id is None:
         raise NotFound(f"no tenant {tenant_slug!r}", field="tenant")
     address = _check_email(email)
     _check_password(password)
     async with db.tenant_transaction(tenant_id) as conn:
-        return await _insert_user(conn, tenant_id, address, password, name)
+        user_id = await _insert_user(conn, tenant_id, address, password, name)
+        await assign_roles(conn, tenant_id, user_id, list(roles) if roles else [DEFAULT_ROLE])
+        return user_id

@@ -64,4 +64,5 @@ async def test_rest_records_and_bodies_carry_every_field(
         headers=tenant_a.headers,
     )
     assert made.status_code == 201, made.text
-    assert set(made.json()) == set(entity.fields) | SYSTEM_FIELDS
+    assert set(made.json()) == set(entity.fields) | SYSTEM_FIELDS | {"withheld_fields"}
+    assert made.json()["withheld_fields"] == []

@@ -12,17 +12,25 @@ import strawberry
 from strawberry.types import Info
 
 from backend.api.gql.context import GraphQLContext
+from backend.api.gql.errors import camel
 from backend.api.gql.inputs import create_input, update_input
 from backend.api.gql.pagination import Connection, SortDirection
 from backend.crm.accounts.service import ACCOUNT
 from backend.crm.contacts.service import CONTACT
 from backend.errors import FieldProblem
-from backend.records.service import Record
+from backend.records.service import WITHHELD, Record
 
 
 def _node_values(cls: type, record: Record) -> dict[str, Any]:
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in record.items() if k in names}
+    """Field values from a (masked) record: withheld fields are null, named in camelCase."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not f.init or f.name == "withheld_fields":  # resolver fields are computed
+            continue
+        value = record.get(f.name)
+        values[f.name] = str(value) if isinstance(value, uuid.UUID) else value
+    values["withheld_fields"] = [camel(name) for name in record.get(WITHHELD, [])]
+    return values
 
 
 def provided(data: object) -> dict[str, Any]:
@@ -49,7 +57,7 @@ class FieldError:
 class Account:
     id: strawberry.ID
     version: int
-    name: str
+    name: str | None
     industry: str | None
     website: str | None
     phone: str | None
@@ -59,10 +67,13 @@ class Account:
     region: str | None
     postal_code: str | None
     country: str | None
-    tags: list[str]
-    owner_id: strawberry.ID
+    tags: list[str] | None
+    owner_id: strawberry.ID | None
     created_at: datetime
     updated_at: datetime
+    withheld_fields: list[str] = strawberry.field(
+        description="Fields your roles may not read: they are null here."
+    )
 
     @classmethod
     def from_record(cls, record: Record) -> Account:
@@ -82,7 +93,7 @@ class Contact:
     id: strawberry.ID
     version: int
     first_name: str | None
-    last_name: str
+    last_name: str | None
     email: str | None
     phone: str | None
     mobile_phone: str | None
@@ -95,10 +106,13 @@ class Contact:
     postal_code: str | None
     country: str | None
     notes: str | None
-    tags: list[str]
-    owner_id: strawberry.ID
+    tags: list[str] | None
+    owner_id: strawberry.ID | None
     created_at: datetime
     updated_at: datetime
+    withheld_fields: list[str] = strawberry.field(
+        description="Fields your roles may not read: they are null here."
+    )
 
     @classmethod
     def from_record(cls, record: Record) -> Contact:

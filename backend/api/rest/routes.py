@@ -11,6 +11,7 @@ from backend.api.auth_header import authenticate
 from backend.api.rest.auth import AuthController
 from backend.api.rest.health import health, ready
 from backend.api.rest.oauth import OAuthController
+from backend.api.rest.policy import RolesController, TeamsController, UserAccessController
 from backend.api.rest.records import record_router
 from backend.api.rest.security import SECURITY_CONTROLLERS
 from backend.context import RequestContext
@@ -36,5 +37,14 @@ def rest_handlers() -> list[ControllerRouterHandler]:
         record_router(accounts, "Account", provide),
         record_router(contacts, "Contact", provide),
         OAuthController,
-        Router(path="/", route_handlers=SECURITY_CONTROLLERS, dependencies={"ctx": provide}),
+        Router(
+            path="/",
+            route_handlers=[
+                *SECURITY_CONTROLLERS,
+                RolesController,
+                UserAccessController,
+                TeamsController,
+            ],
+            dependencies={"ctx": provide},
+        ),
     ]

@@ -1,0 +1,109 @@
+"""What one caller may do with one entity: the compiled field mask and record scope.
+
+Compiled once per (role set, entity) from the tenant's enforcer and cached with the policy.
+The record service asks for it inside its transaction and applies it: entity actions, field
+masks on reads, refused fields on writes, and the scope as a SQL condition.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from backend.context import RequestContext
+from backend.errors import Forbidden
+from backend.policy.engine import (
+    ACTIONS,
+    SCOPES,
+    TenantPolicy,
+    policies,
+    role_subject,
+    user_subject,
+)
+from backend.records.spec import EntitySpec
+
+# Always visible: they identify a record and say nothing about the customer.
+SYSTEM_FIELDS = frozenset({"id", "version", "created_at", "updated_at"})
+
+
+@dataclass(frozen=True)
+class EntityAccess:
+    entity: str
+    allowed: frozenset[str]  # actions allowed on the entity
+    fields: dict[str, frozenset[str]]  # action -> fields allowed for it
+    scopes: dict[str, str]  # action -> own | team | tenant
+    all_fields: frozenset[str]
+
+    def may(self, action: str) -> bool:
+        return action in self.allowed
+
+    def require(self, action: str) -> None:
+        if action not in self.allowed:
+            raise Forbidden(
+                f"your roles do not allow {action} on {self.entity}",
+                field=self.entity,
+                code="action_forbidden",
+            )
+
+    def readable(self, action: str = "read") -> frozenset[str]:
+        return self.fields.get(action, frozenset()) | SYSTEM_FIELDS
+
+    def withheld(self, action: str = "read") -> list[str]:
+        return sorted(self.all_fields - self.readable(action))
+
+    def require_fields(self, action: str, names: list[str] | set[str]) -> None:
+        """Refuse, naming the first field, a write or query that touches a forbidden field."""
+        allowed = self.fields.get(action, frozenset())
+        for name in sorted(names):
+            if name in self.all_fields and name not in allowed and name not in SYSTEM_FIELDS:
+                raise Forbidden(
+                    f"your roles do not allow {action} on {self.entity}.{name}",
+                    field=name,
+                    code="field_forbidden",
+                )
+
+
+def _compile(policy: TenantPolicy, user_id: uuid.UUID, spec: EntitySpec) -> EntityAccess:
+    subject = user_subject(user_id)
+    roles = policy.roles_of(user_id)
+    names = [c.name for c in spec.table.c if c.name != "tenant_id"]
+    maskable = [n for n in names if n not in SYSTEM_FIELDS]
+    allowed: set[str] = set()
+    fields: dict[str, frozenset[str]] = {}
+    scopes: dict[str, str] = {}
+    for action in ACTIONS:
+        if not policy.allows(subject, spec.name, action):
+            fields[action] = frozenset()
+            continue
+        allowed.add(action)
+        fields[action] = frozenset(
+            n for n in maskable if policy.allows(subject, f"{spec.name}.{n}", action)
+        )
+        # The widest scope among the roles that themselves grant the action.
+        granted = [
+            policy.scope_of(r, spec.name)
+            for r in roles
+            if policy.allows(role_subject(r), spec.name, action)
+        ]
+        scopes[action] = max(granted, key=SCOPES.index) if granted else "own"
+    return EntityAccess(
+        entity=spec.name,
+        allowed=frozenset(allowed),
+        fields=fields,
+        scopes=scopes,
+        all_fields=frozenset(maskable),
+    )
+
+
+async def entity_access(
+    ctx: RequestContext, conn: AsyncConnection, spec: EntitySpec
+) -> EntityAccess:
+    policy = await policies.get(conn, ctx.tenant_id)
+    key = (policy.roles_of(ctx.user_id), spec.name)
+    compiled = policy.compiled.get(key)
+    if compiled is None:
+        compiled = policy.compiled[key] = _compile(policy, ctx.user_id, spec)
+    assert isinstance(compiled, EntityAccess)
+    return compiled
