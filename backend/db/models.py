@@ -16,6 +16,7 @@ from backend.auth.models import (
 from backend.crm.accounts.models import Account
 from backend.crm.contacts.models import Contact
 from backend.db.base import Base
+from backend.history.changes import RecordChange
 from backend.history.events import SecurityEvent
 from backend.policy.models import Role, RoleRule, RoleScope, Team, TeamMember, UserRole
 
@@ -27,6 +28,7 @@ __all__ = [
     "Base",
     "Contact",
     "OAuthClient",
+    "RecordChange",
     "RecoveryCode",
     "RefreshToken",
     "Role",
@@ -50,6 +52,7 @@ TENANT_TABLES = (
     "accounts",
     "contacts",
     "security_events",
+    "record_history",
     # Sign-in (backend/auth): devices, OAuth apps and codes, MFA, flows in progress.
     "oauth_clients",
     "auth_sessions",

@@ -29,6 +29,7 @@ from backend.context import RequestContext
 from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from backend.history.changes import record_created, record_deleted, record_updated
 from backend.policy.access import SYSTEM_FIELDS, EntityAccess, entity_access
 from backend.policy.engine import SCOPES
 from backend.policy.models import TeamMember
@@ -213,7 +214,8 @@ class RecordService:
             access.require_fields("create", set(data))
             await self._check_references(conn, ctx, values)
             row = await self._write(conn, stmt)
-        assert row is not None
+            assert row is not None
+            await record_created(conn, ctx, self.spec.name, row)
         return self._mask(row, access)
 
     async def update(
@@ -231,17 +233,25 @@ class RecordService:
             access = await self._access(ctx, conn, "update")
             access.require_fields("update", set(data))
             visible = self._visible(ctx, access, "update")
+            # The row as it was, locked: its old values go into the change history.
+            before = await self._fetch(conn, visible, key, lock=True)
+            if before is None:
+                raise NotFound(f"{self.spec.name} not found")
+            if before["version"] != expected_version:
+                raise PreconditionFailed(
+                    f"{self.spec.name} is at version {before['version']}; reload and retry",
+                    field="version",
+                )
             stmt = (
                 update(table)
-                .where(visible, table.c.id == key, table.c.version == expected_version)
+                .where(visible, table.c.id == key)
                 .values(**values, version=table.c.version + 1, updated_at=func.now())
                 .returning(*self._columns)
             )
             await self._check_references(conn, ctx, values)
             row = await self._write(conn, stmt)
-            if row is None:
-                await self._explain_missing(conn, visible, key)
             assert row is not None
+            await record_updated(conn, ctx, self.spec.name, before, row)
             # Changed within the update scope, but shown only within the read scope.
             wider = access.may("read") and SCOPES.index(access.scopes["update"]) > SCOPES.index(
                 access.scopes["read"]
@@ -262,10 +272,12 @@ class RecordService:
             conditions = [visible, self.table.c.id == key]
             if expected_version is not None:
                 conditions.append(self.table.c.version == expected_version)
-            stmt = delete(self.table).where(and_(*conditions)).returning(self.table.c.id)
-            deleted = (await conn.execute(stmt)).first()
+            stmt = delete(self.table).where(and_(*conditions)).returning(*self._columns)
+            deleted = (await conn.execute(stmt)).mappings().first()
             if deleted is None:
                 await self._explain_missing(conn, visible, key)
+            assert deleted is not None
+            await record_deleted(conn, ctx, self.spec.name, dict(deleted))
 
     # -- helpers -------------------------------------------------------------------------
     def _parse_id(self, record_id: uuid.UUID | str) -> uuid.UUID:
@@ -278,9 +290,16 @@ class RecordService:
             raise NotFound(f"{self.spec.name} not found") from None
 
     async def _fetch(
-        self, conn: AsyncConnection, visible: ColumnElement[bool], key: uuid.UUID
+        self,
+        conn: AsyncConnection,
+        visible: ColumnElement[bool],
+        key: uuid.UUID,
+        *,
+        lock: bool = False,
     ) -> Record | None:
         stmt = select(*self._columns).where(visible, self.table.c.id == key)
+        if lock:
+            stmt = stmt.with_for_update()
         row = (await conn.execute(stmt)).mappings().first()
         return dict(row) if row is not None else None
 
