@@ -46,7 +46,8 @@ class RecordChange(Base):
     )
     entity: Mapped[str] = mapped_column(String(64), nullable=False)
     record_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    event: Mapped[str] = mapped_column(String(16), nullable=False)  # create | update | delete
+    # create | update | delete | restore
+    event: Mapped[str] = mapped_column(String(16), nullable=False)
     field: Mapped[str | None] = mapped_column(String(64))  # None for create / delete
     old_value: Mapped[Any | None] = mapped_column(JSONB)
     new_value: Mapped[Any | None] = mapped_column(JSONB)
@@ -120,11 +121,16 @@ def _tracked(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def record_created(
-    conn: AsyncConnection, ctx: RequestContext, entity: str, record: Mapping[str, Any]
+    conn: AsyncConnection,
+    ctx: RequestContext,
+    entity: str,
+    record: Mapping[str, Any],
+    event: str = "create",
 ) -> None:
+    """A new record (or, with event "restore", an undeleted one), whole."""
     await conn.execute(
         insert(_history).values(
-            _row(ctx, entity, record["id"], "create", None, None, _tracked(record))
+            _row(ctx, entity, record["id"], event, None, None, _tracked(record))
         )
     )
 

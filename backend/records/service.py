@@ -62,14 +62,12 @@ class RecordService:
         self._columns = [c for c in self.table.c if c.name != "tenant_id"]
 
     # -- access --------------------------------------------------------------------------
-    async def _access(
-        self, ctx: RequestContext, conn: AsyncConnection, action: str
-    ) -> EntityAccess:
+    async def access(self, ctx: RequestContext, conn: AsyncConnection, action: str) -> EntityAccess:
         access = await entity_access(ctx, conn, self.spec)
         access.require(action)
         return access
 
-    def _visible(
+    def visible(
         self, ctx: RequestContext, access: EntityAccess, action: str
     ) -> ColumnElement[bool]:
         """Tenant filter plus the record scope for `action`, as one SQL condition."""
@@ -100,10 +98,10 @@ class RecordService:
     # -- reads ---------------------------------------------------------------------------
     async def get(self, ctx: RequestContext, record_id: uuid.UUID | str) -> Record:
         require_scope(ctx, "read")
-        key = self._parse_id(record_id)
+        key = self.parse_id(record_id)
         async with ctx.session.transaction() as conn:
-            access = await self._access(ctx, conn, "read")
-            row = await self._fetch(conn, self._visible(ctx, access, "read"), key)
+            access = await self.access(ctx, conn, "read")
+            row = await self.fetch(conn, self.visible(ctx, access, "read"), key)
         if row is None:
             raise NotFound(f"{self.spec.name} not found")
         return self._mask(row, access)
@@ -116,9 +114,9 @@ class RecordService:
         if not ids:
             return {}
         async with ctx.session.transaction() as conn:
-            access = await self._access(ctx, conn, "read")
+            access = await self.access(ctx, conn, "read")
             stmt = select(*self._columns).where(
-                self._visible(ctx, access, "read"), self.table.c.id.in_(list(set(ids)))
+                self.visible(ctx, access, "read"), self.table.c.id.in_(list(set(ids)))
             )
             rows = (await conn.execute(stmt)).mappings().all()
         return {row["id"]: self._mask(dict(row), access) for row in rows}
@@ -127,11 +125,11 @@ class RecordService:
         require_scope(ctx, "read")
         table = self.table
         async with ctx.session.transaction() as conn:
-            access = await self._access(ctx, conn, "read")
+            access = await self.access(ctx, conn, "read")
             # No side channel: a filter or sort on a field the caller cannot read is refused,
             # and a search covers only the searchable fields the caller can read.
             access.require_fields("read", set(query.filters) | {query.sort_column})
-            stmt = select(*self._columns).where(self._visible(ctx, access, "read"))
+            stmt = select(*self._columns).where(self.visible(ctx, access, "read"))
             for name, value in query.filters.items():
                 stmt = stmt.where(table.c[name] == value)
             if query.updated_since is not None:
@@ -177,7 +175,7 @@ class RecordService:
         if not keys:
             return {}
         async with ctx.session.transaction() as conn:
-            access = await self._access(ctx, conn, "read")
+            access = await self.access(ctx, conn, "read")
             access.require_fields("read", {column})
             rank = (
                 func.row_number()
@@ -186,7 +184,7 @@ class RecordService:
             )
             inner = (
                 select(*self._columns, rank)
-                .where(self._visible(ctx, access, "read"), self.table.c[column].in_(keys))
+                .where(self.visible(ctx, access, "read"), self.table.c[column].in_(keys))
                 .subquery()
             )
             stmt = (
@@ -210,12 +208,36 @@ class RecordService:
             values["owner_id"] = ctx.user_id
         stmt = insert(self.table).values(values).returning(*self._columns)
         async with ctx.session.transaction() as conn:
-            access = await self._access(ctx, conn, "create")
+            access = await self.access(ctx, conn, "create")
             access.require_fields("create", set(data))
             await self._check_references(conn, ctx, values)
             row = await self._write(conn, stmt)
             assert row is not None
             await record_created(conn, ctx, self.spec.name, row)
+        return self._mask(row, access)
+
+    async def restore(self, ctx: RequestContext, snapshot: Mapping[str, Any]) -> Record:
+        """Undelete: re-create a deleted record with its id and owner, from its last snapshot
+        (see backend/history/revert.py). The caller needs create on it and its fields."""
+        require_scope(ctx, "create")
+        key = self.parse_id(str(snapshot.get("id")))
+        data = {
+            name: value
+            for name, value in snapshot.items()
+            if name in self.spec.fields and self.spec.fields[name].on_create
+        }
+        values = validate_changes(self.spec.fields, data, creating=True)
+        values.update(tenant_id=ctx.tenant_id, id=key)
+        if "owner_id" in self.table.c:
+            values["owner_id"] = self.parse_id(str(snapshot.get("owner_id") or ctx.user_id))
+        stmt = insert(self.table).values(values).returning(*self._columns)
+        async with ctx.session.transaction() as conn:
+            access = await self.access(ctx, conn, "create")
+            access.require_fields("create", set(data))
+            await self._check_references(conn, ctx, values)
+            row = await self._write(conn, stmt)
+            assert row is not None
+            await record_created(conn, ctx, self.spec.name, row, event="restore")
         return self._mask(row, access)
 
     async def update(
@@ -226,15 +248,15 @@ class RecordService:
         expected_version: int,
     ) -> Record:
         require_scope(ctx, "update")
-        key = self._parse_id(record_id)
+        key = self.parse_id(record_id)
         values = validate_changes(self.spec.fields, data, creating=False)
         table = self.table
         async with ctx.session.transaction() as conn:
-            access = await self._access(ctx, conn, "update")
+            access = await self.access(ctx, conn, "update")
             access.require_fields("update", set(data))
-            visible = self._visible(ctx, access, "update")
+            visible = self.visible(ctx, access, "update")
             # The row as it was, locked: its old values go into the change history.
-            before = await self._fetch(conn, visible, key, lock=True)
+            before = await self.fetch(conn, visible, key, lock=True)
             if before is None:
                 raise NotFound(f"{self.spec.name} not found")
             if before["version"] != expected_version:
@@ -256,7 +278,7 @@ class RecordService:
             wider = access.may("read") and SCOPES.index(access.scopes["update"]) > SCOPES.index(
                 access.scopes["read"]
             )
-            if wider and await self._fetch(conn, self._visible(ctx, access, "read"), key) is None:
+            if wider and await self.fetch(conn, self.visible(ctx, access, "read"), key) is None:
                 hidden = {k: v for k, v in row.items() if k in SYSTEM_FIELDS}
                 return {**hidden, WITHHELD: sorted(access.all_fields)}
         return self._mask(row, access)
@@ -265,10 +287,10 @@ class RecordService:
         self, ctx: RequestContext, record_id: uuid.UUID | str, expected_version: int | None
     ) -> None:
         require_scope(ctx, "delete")
-        key = self._parse_id(record_id)
+        key = self.parse_id(record_id)
         async with ctx.session.transaction() as conn:
-            access = await self._access(ctx, conn, "delete")
-            visible = self._visible(ctx, access, "delete")
+            access = await self.access(ctx, conn, "delete")
+            visible = self.visible(ctx, access, "delete")
             conditions = [visible, self.table.c.id == key]
             if expected_version is not None:
                 conditions.append(self.table.c.version == expected_version)
@@ -280,7 +302,7 @@ class RecordService:
             await record_deleted(conn, ctx, self.spec.name, dict(deleted))
 
     # -- helpers -------------------------------------------------------------------------
-    def _parse_id(self, record_id: uuid.UUID | str) -> uuid.UUID:
+    def parse_id(self, record_id: uuid.UUID | str) -> uuid.UUID:
         if isinstance(record_id, uuid.UUID):
             return record_id
         try:
@@ -289,7 +311,7 @@ class RecordService:
             # A malformed id names no record: the same answer as a missing one.
             raise NotFound(f"{self.spec.name} not found") from None
 
-    async def _fetch(
+    async def fetch(
         self,
         conn: AsyncConnection,
         visible: ColumnElement[bool],
@@ -307,7 +329,7 @@ class RecordService:
         self, conn: AsyncConnection, visible: ColumnElement[bool], key: uuid.UUID
     ) -> None:
         """A guarded write touched no row: not found (or out of scope), or the version moved."""
-        current = await self._fetch(conn, visible, key)
+        current = await self.fetch(conn, visible, key)
         if current is None:
             raise NotFound(f"{self.spec.name} not found")
         raise PreconditionFailed(

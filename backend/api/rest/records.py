@@ -21,6 +21,8 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_30
 from backend.api.rest.bodies import create_body, update_body
 from backend.context import RequestContext
 from backend.errors import BadRequest, PreconditionRequired
+from backend.history import reading
+from backend.history.revert import revert_change
 from backend.records.listing import build_list_query
 from backend.records.service import Page, Record, RecordService
 
@@ -197,9 +199,43 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
     ) -> None:
         await service.delete(ctx, record_id, parse_if_match(if_match, required=False))
 
+    @get("/{record_id:str}/history", summary=f"Change history of a {spec.name}", tags=tags)
+    async def history(
+        ctx: NamedDependency[RequestContext],
+        record_id: FromPath[str],
+        limit: Annotated[int | None, QueryParameter(description="1-200 (default 50)")] = None,
+        after: Annotated[str | None, QueryParameter(description="the `next` cursor")] = None,
+    ) -> dict[str, Any]:
+        page = await reading.record_history(ctx, spec.name, record_id, after=after, limit=limit)
+        return {"items": page.items, "next": page.next_cursor}
+
+    @post(
+        "/{record_id:str}/history/{change_id:str}/revert",
+        summary=f"Undo one change of a {spec.name} (a delete: undelete)",
+        tags=tags,
+        status_code=200,
+    )
+    async def revert(
+        ctx: NamedDependency[RequestContext],
+        record_id: FromPath[str],
+        change_id: FromPath[str],
+        if_match: IfMatch = None,
+    ) -> Response[Any]:
+        version = parse_if_match(if_match, required=False)
+        record = await revert_change(ctx, spec.name, record_id, change_id, version)
+        return Response(record, headers={"ETag": etag(record)})
+
     return Router(
         path=f"/api/v1/{spec.plural}",
-        route_handlers=[list_handler, get_record, create_handler, update_handler, delete_record],
+        route_handlers=[
+            list_handler,
+            get_record,
+            create_handler,
+            update_handler,
+            delete_record,
+            history,
+            revert,
+        ],
         dependencies={"ctx": provide_context},
     )
 

@@ -10,6 +10,7 @@ from litestar.types import ControllerRouterHandler
 from backend.api.auth_header import authenticate
 from backend.api.rest.auth import AuthController
 from backend.api.rest.health import health, ready
+from backend.api.rest.history import HistoryController
 from backend.api.rest.oauth import OAuthController
 from backend.api.rest.policy import RolesController, TeamsController, UserAccessController
 from backend.api.rest.records import record_router
@@ -41,6 +42,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
             path="/",
             route_handlers=[
                 *SECURITY_CONTROLLERS,
+                HistoryController,
                 RolesController,
                 UserAccessController,
                 TeamsController,

@@ -1,0 +1,173 @@
+"""Change history through the public surface: who changed what, when, from what, through which
+API; masked by policy; revert and undelete; the tenant-wide history and the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from backend.runtime import Services
+from tests.conftest import TenantUser, gql, new_tenant, new_user
+
+
+async def _history(
+    client: httpx.AsyncClient, user: TenantUser, contact_id: str
+) -> list[dict[str, Any]]:
+    response = await client.get(f"/api/v1/contacts/{contact_id}/history", headers=user.headers)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def test_who_changed_the_phone_when_from_what_through_which_api(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "hist")
+    made = await client.post(
+        "/api/v1/contacts",
+        json={"last_name": "Phone", "phone": "+49 30 111"},
+        headers={**admin.headers, "X-Request-ID": "req-create-1"},
+    )
+    contact_id = made.json()["id"]
+    result = await gql(
+        client,
+        admin,
+        'mutation($id: ID!) { updateContact(input: {id: $id, version: 1, phone: "+49 30 222"})'
+        " { errors { code } } }",
+        {"id": contact_id},
+    )
+    assert result["data"]["updateContact"]["errors"] == []
+    newest, oldest = await _history(client, admin, contact_id)
+    assert oldest["event"] == "create" and oldest["channel"] == "rest"
+    assert oldest["request_id"] == "req-create-1"
+    assert oldest["new_value"]["phone"] == "+49 30 111"
+    assert (newest["event"], newest["field"], newest["channel"]) == ("update", "phone", "graphql")
+    assert (newest["old_value"], newest["new_value"]) == ("+49 30 111", "+49 30 222")
+    assert newest["actor_user_id"] == str(admin.user_id)
+    assert "value_salt" not in newest and "old_digest" not in newest
+
+
+async def test_a_rolled_back_change_leaves_no_history(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "histrb")
+    made = await client.post("/api/v1/contacts", json={"last_name": "Stay"}, headers=admin.headers)
+    contact_id = made.json()["id"]
+    result = await gql(
+        client,
+        admin,
+        'mutation($id: ID!) { a: updateContact(input: {id: $id, version: 1, title: "Gone"})'
+        ' { errors { code } } b: updateContact(input: {id: $id, version: 1, email: "bad"})'
+        " { errors { code } } }",
+        {"id": contact_id},
+    )
+    assert [e["extensions"]["code"] for e in result["errors"]] == ["ROLLED_BACK"]
+    assert [h["event"] for h in await _history(client, admin, contact_id)] == ["create"]
+
+
+async def test_history_values_follow_read_history_policy(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "histmask")
+    rep = await new_user(services, client, admin, "rep")
+    role = await client.post(
+        "/api/v1/roles",
+        headers=admin.headers,
+        json={
+            "name": "no_email_history",
+            "rules": [{"effect": "deny", "object": "contact.email", "action": "read_history"}],
+        },
+    )
+    roles = {
+        r["name"]: r["id"]
+        for r in (await client.get("/api/v1/roles", headers=admin.headers)).json()["items"]
+    }
+    assigned = await client.put(
+        f"/api/v1/users/{rep.user_id}/roles",
+        headers=admin.headers,
+        json={"role_ids": [roles["salesperson"], role.json()["id"]]},
+    )
+    assert assigned.status_code == 200
+    made = await client.post(
+        "/api/v1/contacts", json={"last_name": "M", "email": "a@x.io"}, headers=rep.headers
+    )
+    contact_id = made.json()["id"]
+    changed = await client.patch(
+        f"/api/v1/contacts/{contact_id}",
+        json={"email": "b@x.io", "title": "CEO"},
+        headers={**rep.headers, "If-Match": '"1"'},
+    )
+    assert changed.status_code == 200
+    seen = {h["field"]: h for h in await _history(client, rep, contact_id) if h["field"]}
+    assert seen["email"]["values_withheld"] is True
+    assert (seen["email"]["old_value"], seen["email"]["new_value"]) == (None, None)
+    assert (seen["title"]["new_value"], seen["title"]["values_withheld"]) == ("CEO", False)
+    created = next(h for h in await _history(client, rep, contact_id) if h["event"] == "create")
+    assert "email" not in created["new_value"] and created["values_withheld"] is True
+    admin_view = {h["field"]: h for h in await _history(client, admin, contact_id) if h["field"]}
+    assert admin_view["email"]["new_value"] == "b@x.io"
+    # Another salesperson's contact: its history is as invisible as the contact.
+    other = await client.post(
+        "/api/v1/contacts", json={"last_name": "Theirs"}, headers=admin.headers
+    )
+    hidden = await client.get(f"/api/v1/contacts/{other.json()['id']}/history", headers=rep.headers)
+    assert hidden.status_code == 404
+
+
+async def test_revert_a_field_and_undelete(services: Services, client: httpx.AsyncClient) -> None:
+    admin = await new_tenant(services, client, "histrev")
+    made = await client.post(
+        "/api/v1/contacts", json={"last_name": "Rev", "title": "Buyer"}, headers=admin.headers
+    )
+    contact_id = made.json()["id"]
+    await client.patch(
+        f"/api/v1/contacts/{contact_id}",
+        json={"title": "Oops"},
+        headers={**admin.headers, "If-Match": '"1"'},
+    )
+    change = next(h for h in await _history(client, admin, contact_id) if h["field"] == "title")
+    reverted = await client.post(
+        f"/api/v1/contacts/{contact_id}/history/{change['id']}/revert", headers=admin.headers
+    )
+    assert reverted.status_code == 200, reverted.text
+    assert (reverted.json()["title"], reverted.json()["version"]) == ("Buyer", 3)
+    assert (await _history(client, admin, contact_id))[0]["new_value"] == "Buyer"
+
+    gone = await client.delete(f"/api/v1/contacts/{contact_id}", headers=admin.headers)
+    assert gone.status_code == 204
+    deletion = (await _history(client, admin, contact_id))[0]
+    assert deletion["event"] == "delete" and deletion["old_value"]["title"] == "Buyer"
+    back = await client.post(
+        f"/api/v1/contacts/{contact_id}/history/{deletion['id']}/revert", headers=admin.headers
+    )
+    assert back.status_code == 200, back.text
+    restored = await client.get(f"/api/v1/contacts/{contact_id}", headers=admin.headers)
+    assert (restored.json()["last_name"], restored.json()["title"]) == ("Rev", "Buyer")
+    assert (await _history(client, admin, contact_id))[0]["event"] == "restore"
+    again = await client.post(
+        f"/api/v1/contacts/{contact_id}/history/{deletion['id']}/revert", headers=admin.headers
+    )
+    assert again.status_code == 409
+
+
+async def test_tenant_history_and_audit_log_are_for_auditors(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "histaudit")
+    rep = await new_user(services, client, admin, "rep")
+    made = await client.post("/api/v1/contacts", json={"last_name": "Aud"}, headers=admin.headers)
+    await _history(client, admin, made.json()["id"])
+    everything = await client.get(
+        "/api/v1/history", params={"entity": "contact"}, headers=admin.headers
+    )
+    assert everything.status_code == 200
+    assert [h["record_id"] for h in everything.json()["items"]] == [made.json()["id"]]
+    assert (await client.get("/api/v1/history", headers=rep.headers)).status_code == 403
+    events = await client.get(
+        "/api/v1/audit-events", params={"type": "history.read"}, headers=admin.headers
+    )
+    assert events.status_code == 200
+    assert {e["type"] for e in events.json()["items"]} == {"history.read"}
+    assert len(events.json()["items"]) >= 2
+    assert (await client.get("/api/v1/audit-events", headers=rep.headers)).status_code == 403
