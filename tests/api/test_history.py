@@ -171,3 +171,50 @@ async def test_tenant_history_and_audit_log_are_for_auditors(
     assert {e["type"] for e in events.json()["items"]} == {"history.read"}
     assert len(events.json()["items"]) >= 2
     assert (await client.get("/api/v1/audit-events", headers=rep.headers)).status_code == 403
+
+
+async def test_history_over_graphql(services: Services, client: httpx.AsyncClient) -> None:
+    admin = await new_tenant(services, client, "histgql")
+    made = await client.post(
+        "/api/v1/contacts", json={"last_name": "G", "title": "Old"}, headers=admin.headers
+    )
+    contact_id = made.json()["id"]
+    await client.patch(
+        f"/api/v1/contacts/{contact_id}",
+        json={"title": "New"},
+        headers={**admin.headers, "If-Match": '"1"'},
+    )
+    query = """query($id: ID!) { contact(id: $id) { title history(first: 10) { edges { node {
+        id event field oldValue newValue channel valuesWithheld } } } } }"""
+    result = await gql(client, admin, query, {"id": contact_id})
+    nodes = [e["node"] for e in result["data"]["contact"]["history"]["edges"]]
+    assert [(n["event"], n["field"]) for n in nodes] == [("update", "title"), ("create", None)]
+    assert (nodes[0]["oldValue"], nodes[0]["newValue"], nodes[0]["channel"]) == (
+        "Old",
+        "New",
+        "rest",
+    )
+
+    reverted = await gql(
+        client,
+        admin,
+        "mutation($i: RevertChangeInput!) { revertContactChange(input: $i) {"
+        " contact { title version } errors { code } } }",
+        {"i": {"recordId": contact_id, "changeId": nodes[0]["id"]}},
+    )
+    assert reverted["data"]["revertContactChange"] == {
+        "contact": {"title": "Old", "version": 3},
+        "errors": [],
+    }
+    again = await gql(client, admin, query, {"id": contact_id})
+    latest = again["data"]["contact"]["history"]["edges"][0]["node"]
+    assert (latest["newValue"], latest["channel"]) == ("Old", "graphql")
+
+    audit = await gql(
+        client, admin, '{ auditEvents(first: 5, type: "history.read") { edges { node { type } } } }'
+    )
+    assert {e["node"]["type"] for e in audit["data"]["auditEvents"]["edges"]} == {"history.read"}
+    everything = await gql(
+        client, admin, '{ history(filter: {entity: "contact"}) { edges { node { recordId } } } }'
+    )
+    assert {e["node"]["recordId"] for e in everything["data"]["history"]["edges"]} == {contact_id}

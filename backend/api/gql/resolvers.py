@@ -41,7 +41,7 @@ T = TypeVar("T")
 _PAYLOAD_ERRORS = (ValidationFailed, Conflict, PreconditionFailed)
 
 
-async def _payload(
+async def payload_call(
     info: GqlInfo, write: Callable[[], Awaitable[T]]
 ) -> tuple[T | None, list[FieldError]]:
     try:
@@ -124,7 +124,7 @@ class RecordMutation:
     @strawberry.mutation
     async def create_account(self, info: GqlInfo, input: CreateAccountInput) -> AccountPayload:
         ctx = info.context.require()
-        record, errors = await _payload(info, lambda: accounts.create(ctx, provided(input)))
+        record, errors = await payload_call(info, lambda: accounts.create(ctx, provided(input)))
         return AccountPayload(
             account=Account.from_record(record) if record else None, errors=errors
         )
@@ -132,7 +132,7 @@ class RecordMutation:
     @strawberry.mutation
     async def update_account(self, info: GqlInfo, input: UpdateAccountInput) -> AccountPayload:
         ctx = info.context.require()
-        record, errors = await _payload(
+        record, errors = await payload_call(
             info, lambda: accounts.update(ctx, input.id, provided(input), input.version)
         )
         return AccountPayload(
@@ -142,13 +142,13 @@ class RecordMutation:
     @strawberry.mutation
     async def delete_account(self, info: GqlInfo, input: DeleteInput) -> DeletePayload:
         ctx = info.context.require()
-        _, errors = await _payload(info, lambda: accounts.delete(ctx, input.id, input.version))
+        _, errors = await payload_call(info, lambda: accounts.delete(ctx, input.id, input.version))
         return DeletePayload(deleted_id=None if errors else input.id, errors=errors)
 
     @strawberry.mutation
     async def create_contact(self, info: GqlInfo, input: CreateContactInput) -> ContactPayload:
         ctx = info.context.require()
-        record, errors = await _payload(info, lambda: contacts.create(ctx, provided(input)))
+        record, errors = await payload_call(info, lambda: contacts.create(ctx, provided(input)))
         return ContactPayload(
             contact=Contact.from_record(record) if record else None, errors=errors
         )
@@ -156,7 +156,7 @@ class RecordMutation:
     @strawberry.mutation
     async def update_contact(self, info: GqlInfo, input: UpdateContactInput) -> ContactPayload:
         ctx = info.context.require()
-        record, errors = await _payload(
+        record, errors = await payload_call(
             info, lambda: contacts.update(ctx, input.id, provided(input), input.version)
         )
         return ContactPayload(
@@ -166,5 +166,5 @@ class RecordMutation:
     @strawberry.mutation
     async def delete_contact(self, info: GqlInfo, input: DeleteInput) -> DeletePayload:
         ctx = info.context.require()
-        _, errors = await _payload(info, lambda: contacts.delete(ctx, input.id, input.version))
+        _, errors = await payload_call(info, lambda: contacts.delete(ctx, input.id, input.version))
         return DeletePayload(deleted_id=None if errors else input.id, errors=errors)

@@ -16,6 +16,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from backend.api.gql.auth_admin import AuthAdminMutation, AuthAdminQuery
+from backend.api.gql.history import HistoryMutation, HistoryQuery
 from backend.api.gql.policy import PolicyMutation, PolicyQuery
 from backend.api.gql.resolvers import RecordMutation, RecordQuery
 from backend.api.gql.transaction import OperationTransaction
@@ -34,8 +35,10 @@ class CaravanSchema(strawberry.Schema):
 
 
 # Each capability contributes its own root fields; add its types here.
-Query = merge_types("Query", (RecordQuery, PolicyQuery, AuthAdminQuery))
-Mutation = merge_types("Mutation", (RecordMutation, PolicyMutation, AuthAdminMutation))
+Query = merge_types("Query", (RecordQuery, PolicyQuery, AuthAdminQuery, HistoryQuery))
+Mutation = merge_types(
+    "Mutation", (RecordMutation, PolicyMutation, AuthAdminMutation, HistoryMutation)
+)
 
 schema = CaravanSchema(
     query=Query,

@@ -79,6 +79,14 @@ class Account:
     def from_record(cls, record: Record) -> Account:
         return cls(**_node_values(cls, record))
 
+    @strawberry.field(description="This record's change history, newest first.")  # type: ignore[untyped-decorator]
+    async def history(
+        self, info: Info[GraphQLContext, None], first: int = 50, after: str | None = None
+    ) -> Connection[Annotated[HistoryEntry, strawberry.lazy("backend.api.gql.history")]]:
+        from backend.api.gql.history import record_history_connection
+
+        return await record_history_connection(info, "account", self.id, first, after)
+
     @strawberry.field(description="The first contacts of this account, by id.")  # type: ignore[untyped-decorator]
     async def contacts(
         self, info: Info[GraphQLContext, None], first: int = 20
@@ -117,6 +125,14 @@ class Contact:
     @classmethod
     def from_record(cls, record: Record) -> Contact:
         return cls(**_node_values(cls, record))
+
+    @strawberry.field(description="This record's change history, newest first.")  # type: ignore[untyped-decorator]
+    async def history(
+        self, info: Info[GraphQLContext, None], first: int = 50, after: str | None = None
+    ) -> Connection[Annotated[HistoryEntry, strawberry.lazy("backend.api.gql.history")]]:
+        from backend.api.gql.history import record_history_connection
+
+        return await record_history_connection(info, "contact", self.id, first, after)
 
     @strawberry.field(description="The account this contact belongs to, if any.")  # type: ignore[untyped-decorator]
     async def account(self, info: Info[GraphQLContext, None]) -> Account | None:
@@ -180,6 +196,8 @@ class UpdateInput(Protocol):
 
 
 if TYPE_CHECKING:
+    from backend.api.gql.history import HistoryEntry
+
     CreateAccountInput: TypeAlias = object
     CreateContactInput: TypeAlias = object
     UpdateAccountInput: TypeAlias = UpdateInput
