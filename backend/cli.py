@@ -75,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--slug", default="demo")
     demo.add_argument("--email", default="admin@demo.example")
     demo.add_argument("--password", help="the admin's password (default: a random one)")
+    demo.add_argument("--accounts", type=int, default=120, help="how many accounts (default 120)")
     return parser
 
 
@@ -244,7 +245,9 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     password = args.password or secrets.token_urlsafe(12)
 
     async def work(db: Database) -> Any:
-        return await seed_demo(db, slug=args.slug, email=args.email, password=password)
+        return await seed_demo(
+            db, slug=args.slug, email=args.email, password=password, n_accounts=args.accounts
+        )
 
     result = asyncio.run(_with_database(settings, work))
     print(

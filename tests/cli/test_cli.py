@@ -15,9 +15,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.conftest import Cluster
+from tests.conftest import Cluster, sign_in
 
 CARAVAN = [sys.executable, "-m", "backend"]
 
@@ -250,3 +251,20 @@ def test_serve_on_embedded_defaults_from_an_empty_data_dir() -> None:
     # The server stopped the embedded PostgreSQL it started.
     assert not (data_dir / "postgres" / "postmaster.pid").exists()
     assert oct((data_dir / "secrets").stat().st_mode & 0o777) == "0o700"
+
+
+async def test_demo_records_carry_history_on_the_cli_channel(
+    cluster: Cluster, client: httpx.AsyncClient
+) -> None:
+    slug = f"demoh-{os.getpid()}"
+    made = run(
+        ["demo", "--slug", slug, "--password", "long enough pw", "--accounts", "1"], _env(cluster)
+    )
+    assert made.returncode == 0, made.stderr
+    assert f"Demo tenant '{slug}': 1 accounts" in made.stdout
+    token = (await sign_in(client, slug, "admin@demo.example", "long enough pw"))["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    history = await client.get("/api/v1/history", params={"entity": "account"}, headers=headers)
+    assert history.status_code == 200, history.text
+    items = history.json()["items"]
+    assert [(h["event"], h["channel"]) for h in items] == [("create", "cli")]
