@@ -16,7 +16,6 @@ Channel = Literal["rest", "graphql", "sync", "import", "cli", "system"]
 class Principal:
     user_id: uuid.UUID
     tenant_id: uuid.UUID
-    roles: tuple[str, ...] = ()
     # OAuth scopes the token carries; None for a first-party session (no scope limit).
     scopes: frozenset[str] | None = None
     # The OAuth client acting, for third-party tokens.
