@@ -63,7 +63,7 @@ def _limit(limit: int | None) -> int:
 def _mask_entry(row: dict[str, Any], access: EntityAccess) -> dict[str, Any]:
     """One history row as the caller may see it."""
     allowed = access.fields.get("read_history", frozenset())
-    hidden = {"tenant_id", "value_salt", "old_digest", "new_digest"}
+    hidden = {"tenant_id", "txid", "value_salt", "old_digest", "new_digest"}
     entry = {k: v for k, v in row.items() if k not in hidden}
     entry["values_withheld"] = False
     if row["field"] is not None:
@@ -287,4 +287,5 @@ async def audit_events(
         next_cursor = encode_cursor(NEWEST_FIRST, None, rows[-1]["id"])
     for row in rows:
         row.pop("tenant_id", None)
+        row.pop("txid", None)  # the sealer's ordering, not the auditor's business
     return HistoryPage(rows, next_cursor)
