@@ -17,6 +17,16 @@ MAX_BODY_BYTES = 1_000_000
 
 def create_app(services: Services) -> Litestar:
     from backend.api.gql.controller import graphql_controller
+    from backend.history.checkpoints import default_store
+    from backend.history.scheduler import AuditScheduler
+
+    audit = AuditScheduler(
+        services.db,
+        services.keys,
+        default_store(services.settings.data_dir),
+        seal_interval=services.settings.seal_interval_seconds,
+        checkpoint_interval=services.settings.checkpoint_interval_seconds,
+    )
 
     async def close_database() -> None:
         await services.db.dispose()
@@ -25,7 +35,8 @@ def create_app(services: Services) -> Litestar:
         route_handlers=[*rest_handlers(), graphql_controller()],
         state=State({"services": services}),
         exception_handlers=EXCEPTION_HANDLERS,
-        on_shutdown=[close_database],
+        on_startup=[audit.start],
+        on_shutdown=[audit.stop, close_database],
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(

@@ -58,6 +58,10 @@ class Settings:
     # Connections opened beyond pool_size under load (0: never more than pool_size).
     pool_max_overflow: int = 5
     pg_bin_dir: Path | None = None
+    # The audit chain inside `caravan serve`: seal new history/audit rows every N seconds, and
+    # write signed chain-head checkpoints every M seconds (0 turns either off).
+    seal_interval_seconds: int = 5
+    checkpoint_interval_seconds: int = 300
 
     @property
     def is_production(self) -> bool:
@@ -94,6 +98,8 @@ class Settings:
             pool_size=_int(env, "CARAVAN_DB_POOL_SIZE", 10),
             pool_max_overflow=_int(env, "CARAVAN_DB_POOL_MAX_OVERFLOW", 5),
             pg_bin_dir=Path(pg_bin) if pg_bin else None,
+            seal_interval_seconds=_int(env, "CARAVAN_SEAL_INTERVAL", 5),
+            checkpoint_interval_seconds=_int(env, "CARAVAN_CHECKPOINT_INTERVAL", 300),
         )
         settings.check_production()
         return settings

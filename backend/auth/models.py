@@ -53,6 +53,10 @@ class Tenant(TimestampMixin, Base):
     # Bumped by every change to roles, rules or role assignments: each server process compares
     # it (read when a transaction begins) with the policy it has cached for the tenant.
     policy_version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    # Days that sealed change history / security events are kept; NULL: forever (`caravan audit
+    # prune` deletes older sealed rows, summarised by a signed checkpoint).
+    history_retention_days: Mapped[int | None] = mapped_column(Integer)
+    audit_retention_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class User(TenantMixin, Base):

@@ -18,10 +18,12 @@ from backend.crm.contacts.models import Contact
 from backend.db.base import Base
 from backend.history.changes import RecordChange
 from backend.history.events import SecurityEvent
+from backend.history.seals import AuditSeal
 from backend.policy.models import Role, RoleRule, RoleScope, Team, TeamMember, UserRole
 
 __all__ = [
     "Account",
+    "AuditSeal",
     "AuthFlow",
     "AuthSession",
     "AuthorizationCode",
@@ -53,6 +55,7 @@ TENANT_TABLES = (
     "contacts",
     "security_events",
     "record_history",
+    "audit_seals",
     # Sign-in (backend/auth): devices, OAuth apps and codes, MFA, flows in progress.
     "oauth_clients",
     "auth_sessions",

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, func, insert
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, func, insert, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
@@ -35,6 +35,7 @@ class RecordChange(Base):
     __table_args__ = (
         Index(None, "tenant_id", "entity", "record_id", "id"),
         Index(None, "tenant_id", "actor_user_id", "id"),
+        Index(None, "tenant_id", "txid"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(
@@ -58,6 +59,11 @@ class RecordChange(Base):
     actor_client_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     request_id: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    # The writing transaction's id: the audit sealer (backend/history/sealer.py) takes rows in
+    # the order their transactions became final. Set by the database, never by callers.
+    txid: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, server_default=text("(pg_current_xact_id()::text)::bigint")
+    )
 
 
 _history = table_of(RecordChange)

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, func, insert
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, func, insert, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
@@ -66,11 +66,18 @@ class EventType(enum.StrEnum):
     HISTORY_READ = "history.read"
     BACKUP_CREATED = "backup.created"
     BACKUP_RESTORED = "backup.restored"
+    HISTORY_ERASED = "history.erased"
+    AUDIT_RETENTION_CHANGED = "audit.retention_changed"
+    AUDIT_PRUNED = "audit.pruned"
 
 
 class SecurityEvent(Base):
     __tablename__ = "security_events"
-    __table_args__ = (Index(None, "tenant_id", "occurred_at"), Index(None, "tenant_id", "type"))
+    __table_args__ = (
+        Index(None, "tenant_id", "occurred_at"),
+        Index(None, "tenant_id", "type"),
+        Index(None, "tenant_id", "txid"),
+    )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="RESTRICT"), primary_key=True
@@ -88,6 +95,10 @@ class SecurityEvent(Base):
     channel: Mapped[str | None] = mapped_column(String(16))
     source_ip: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
+    # The writing transaction's id, for the audit sealer (see backend/history/changes.py).
+    txid: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, server_default=text("(pg_current_xact_id()::text)::bigint")
+    )
 
 
 _events = table_of(SecurityEvent)
