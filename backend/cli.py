@@ -71,12 +71,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     keys_cmds.add_parser("list", help="list the signing keys and until when they verify")
 
+    _audit_parsers(commands)
+
     demo = commands.add_parser("demo", help="create a demo tenant with realistic data")
     demo.add_argument("--slug", default="demo")
     demo.add_argument("--email", default="admin@demo.example")
     demo.add_argument("--password", help="the admin's password (default: a random one)")
     demo.add_argument("--accounts", type=int, default=120, help="how many accounts (default 120)")
     return parser
+
+
+def _audit_parsers(commands: Any) -> None:
+    audit = commands.add_parser("audit", help="the tamper-evident history and audit chain")
+    audit_cmds = audit.add_subparsers(dest="action", required=True)
+    for name, text in (
+        ("seal", "append committed history and audit rows to their tenant's chain"),
+        ("checkpoint", "write signed chain-head checkpoints where backups go"),
+        ("prune", "delete sealed rows past the tenant's retention (after a signed checkpoint)"),
+    ):
+        audit_cmds.add_parser(name, help=text).add_argument("--tenant", help="a tenant's slug")
+    verify = audit_cmds.add_parser(
+        "verify", help="recompute the chains; exit 1 and name the first tampered row if any"
+    )
+    verify.add_argument("--tenant", help="a tenant's slug (default: every tenant)")
+    verify.add_argument("--max-unsealed-age", type=int, default=600, metavar="SECONDS")
+    verify.add_argument("--json", action="store_true", help="print the full report as JSON")
+    retention = audit_cmds.add_parser("retention", help="show or set a tenant's retention")
+    retention.add_argument("--tenant", required=True)
+    retention.add_argument("--history-days", metavar="DAYS|none")
+    retention.add_argument("--audit-days", metavar="DAYS|none")
+
+    history = commands.add_parser("history", help="change history administration")
+    history_cmds = history.add_subparsers(dest="action", required=True)
+    erase = history_cmds.add_parser(
+        "erase", help="privacy erasure: redact a record's history values (the chain stays valid)"
+    )
+    erase.add_argument("--tenant", required=True)
+    erase.add_argument("--entity", required=True)
+    erase.add_argument("--record", required=True, metavar="ID")
 
 
 async def _with_database(
@@ -239,6 +271,55 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
+def _with_services(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    from backend.runtime import build_services
+
+    async def run() -> Any:
+        target = await resolve_database(settings)
+        try:
+            if target.embedded is not None:
+                await _migrate(target)
+            services = build_services(settings, target.app_url)
+            try:
+                return await work(services)
+            finally:
+                await services.db.dispose()
+        finally:
+            target.release()
+
+    return asyncio.run(run())
+
+
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> None:
+    from backend.history import commands
+
+    body, status = _with_services(settings, lambda services: commands.audit(services, args))
+    if args.action == "verify" and not args.json:
+        _print_findings(body)
+    else:
+        _print_json(body)
+    if status:
+        raise SystemExit(status)
+
+
+def _print_findings(body: dict[str, Any]) -> None:
+    for tenant in body["tenants"]:
+        state = "ok" if tenant["ok"] else f"{len(tenant['findings'])} finding(s)"
+        print(
+            f"{tenant['slug']}: {tenant['seals_checked']} seals, head {tenant['head_seq']}, "
+            f"{tenant['checkpoints']} checkpoints, {tenant['unsealed_pending']} pending: {state}"
+        )
+        for finding in tenant["findings"]:
+            print(f"  {finding['problem']}: {finding['detail']}")
+
+
+def cmd_history(settings: Settings, args: argparse.Namespace) -> None:
+    from backend.history import commands
+
+    body, _ = _with_services(settings, lambda services: commands.erase(services, args))
+    _print_json(body)
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     from backend.demo import seed_demo
 
@@ -266,6 +347,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "user": cmd_user,
     "demo": cmd_demo,
     "keys": cmd_keys,
+    "audit": cmd_audit,
+    "history": cmd_history,
 }
 
 
