@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from backend.db.session import Database, TenantSession
+from backend.errors import Forbidden
 
 Channel = Literal["rest", "graphql", "sync", "import", "cli", "system"]
 
@@ -33,7 +34,24 @@ class RequestContext:
     session: TenantSession = field(init=False)
 
     def __post_init__(self) -> None:
-        self.session = TenantSession(self.db, self.principal.tenant_id)
+        self.session = TenantSession(self.db, self.principal.tenant_id, self._record_denial)
+
+    async def _record_denial(self, denied: Forbidden) -> None:
+        """Every refusal is a security event, written in its own transaction (the refused
+        one rolled back)."""
+        from backend.history.events import EventType, record_event_now
+
+        await record_event_now(
+            self.db,
+            self.tenant_id,
+            EventType.ACCESS_DENIED,
+            outcome="denied",
+            actor_user_id=self.principal.user_id,
+            actor_client_id=self.principal.client_id,
+            request_id=self.request_id,
+            channel=self.channel,
+            details={"code": denied.code, "field": denied.field, "detail": denied.detail},
+        )
 
     @property
     def tenant_id(self) -> uuid.UUID:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from backend.errors import Forbidden
 
 # Sets app.tenant_id for this transaction and returns the tenant's policy version.
 _BEGIN_TENANT = text("select caravan_begin_tenant(:tenant_id)")
@@ -61,9 +63,16 @@ class TenantSession:
     GraphQL resolves sibling fields concurrently.
     """
 
-    def __init__(self, db: Database, tenant_id: uuid.UUID) -> None:
+    def __init__(
+        self,
+        db: Database,
+        tenant_id: uuid.UUID,
+        on_denied: Callable[[Forbidden], Awaitable[None]] | None = None,
+    ) -> None:
         self.db = db
         self.tenant_id = tenant_id
+        # Called, after the refused transaction has rolled back, for every access denial.
+        self.on_denied = on_denied
         self._scoped = False
         self._conn: AsyncConnection | None = None
         self._lock = asyncio.Lock()
@@ -71,6 +80,16 @@ class TenantSession:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._transaction() as conn:
+                yield conn
+        except Forbidden as denied:
+            if self.on_denied is not None:
+                await self.on_denied(denied)
+            raise
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
         if not self._scoped:
             async with self.db.tenant_transaction(self.tenant_id) as conn:
                 yield conn

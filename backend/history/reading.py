@@ -137,7 +137,6 @@ async def record_history(
 ) -> HistoryPage:
     """The history of one record, newest first: 404 when the record (or, once deleted, its
     last owner) is outside the caller's read_history scope, exactly like a missing record."""
-    require_scope(ctx, "read_history")
     size = _limit(limit)
     async with ctx.session.transaction() as conn:
         key, access = await _record_history_access(conn, ctx, entity, record_id)
@@ -180,7 +179,6 @@ async def one_change(
     ctx: RequestContext, entity: str, record_id: uuid.UUID | str, change_id: uuid.UUID | str
 ) -> dict[str, Any]:
     """One history entry of a record, as the caller may see it."""
-    require_scope(ctx, "read_history")
     async with ctx.session.transaction() as conn:
         key, access = await _record_history_access(conn, ctx, entity, record_id)
         try:
@@ -215,11 +213,11 @@ async def tenant_history(
 ) -> HistoryPage:
     """History across records, newest first, of the entities whose history the caller may read
     tenant-wide (auditors, admins)."""
-    require_scope(ctx, "read_history")
     if filters.entity is not None and filters.entity not in ENTITIES:
         raise BadRequest(f"no entity {filters.entity!r}", field="entity", code="unknown_entity")
     size = _limit(limit)
     async with ctx.session.transaction() as conn:
+        require_scope(ctx, "read_history")
         readable: dict[str, EntityAccess] = {}
         for name, spec in ENTITIES.items():
             access = await entity_access(ctx, conn, spec)
@@ -261,9 +259,9 @@ async def audit_events(
     limit: int | None = None,
 ) -> HistoryPage:
     """Security events, newest first: for tenant admins and auditors only."""
-    require_scope(ctx, "read_history")
     size = _limit(limit)
     async with ctx.session.transaction() as conn:
+        require_scope(ctx, "read_history")
         policy = await policies.get(conn, ctx.tenant_id)
         readers = {policy.builtin_roles.get(name) for name in AUDIT_READERS}
         if not readers & policy.roles_of(ctx.user_id):

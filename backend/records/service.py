@@ -63,6 +63,7 @@ class RecordService:
 
     # -- access --------------------------------------------------------------------------
     async def access(self, ctx: RequestContext, conn: AsyncConnection, action: str) -> EntityAccess:
+        require_scope(ctx, action)  # the token's ceiling; inside the transaction, so audited
         access = await entity_access(ctx, conn, self.spec)
         access.require(action)
         return access
@@ -97,7 +98,6 @@ class RecordService:
 
     # -- reads ---------------------------------------------------------------------------
     async def get(self, ctx: RequestContext, record_id: uuid.UUID | str) -> Record:
-        require_scope(ctx, "read")
         key = self.parse_id(record_id)
         async with ctx.session.transaction() as conn:
             access = await self.access(ctx, conn, "read")
@@ -110,7 +110,6 @@ class RecordService:
         self, ctx: RequestContext, ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, Record]:
         """Batch read for DataLoaders: the records among `ids` the caller may see."""
-        require_scope(ctx, "read")
         if not ids:
             return {}
         async with ctx.session.transaction() as conn:
@@ -122,7 +121,6 @@ class RecordService:
         return {row["id"]: self._mask(dict(row), access) for row in rows}
 
     async def list(self, ctx: RequestContext, query: ListQuery) -> Page:
-        require_scope(ctx, "read")
         table = self.table
         async with ctx.session.transaction() as conn:
             access = await self.access(ctx, conn, "read")
@@ -170,7 +168,6 @@ class RecordService:
     ) -> dict[uuid.UUID, Records]:
         """The first `limit` records (by id) for each value of `column`, in one query: for
         DataLoaders resolving nested lists without one query per parent."""
-        require_scope(ctx, "read")
         keys = list(set(values))
         if not keys:
             return {}
@@ -200,7 +197,6 @@ class RecordService:
 
     # -- writes --------------------------------------------------------------------------
     async def create(self, ctx: RequestContext, data: Mapping[str, Any]) -> Record:
-        require_scope(ctx, "create")
         values = validate_changes(self.spec.fields, data, creating=True)
         values.update(tenant_id=ctx.tenant_id, id=uuid7())
         if "owner_id" in self.table.c:
@@ -219,7 +215,6 @@ class RecordService:
     async def restore(self, ctx: RequestContext, snapshot: Mapping[str, Any]) -> Record:
         """Undelete: re-create a deleted record with its id and owner, from its last snapshot
         (see backend/history/revert.py). The caller needs create on it and its fields."""
-        require_scope(ctx, "create")
         key = self.parse_id(str(snapshot.get("id")))
         data = {
             name: value
@@ -247,7 +242,6 @@ class RecordService:
         data: Mapping[str, Any],
         expected_version: int,
     ) -> Record:
-        require_scope(ctx, "update")
         key = self.parse_id(record_id)
         values = validate_changes(self.spec.fields, data, creating=False)
         table = self.table
@@ -286,7 +280,6 @@ class RecordService:
     async def delete(
         self, ctx: RequestContext, record_id: uuid.UUID | str, expected_version: int | None
     ) -> None:
-        require_scope(ctx, "delete")
         key = self.parse_id(record_id)
         async with ctx.session.transaction() as conn:
             access = await self.access(ctx, conn, "delete")

@@ -219,3 +219,37 @@ async def test_history_over_graphql(services: Services, client: httpx.AsyncClien
         client, admin, '{ history(filter: {entity: "contact"}) { edges { node { recordId } } } }'
     )
     assert {e["node"]["recordId"] for e in everything["data"]["history"]["edges"]} == {contact_id}
+
+
+async def test_every_refusal_is_an_audit_event(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "histdeny")
+    rep = await new_user(services, client, admin, "rep")
+    refused = await client.post("/api/v1/roles", json={"name": "mine"}, headers=rep.headers)
+    assert refused.status_code == 403
+    theirs = await client.post("/api/v1/contacts", json={"last_name": "T"}, headers=admin.headers)
+    moved = await client.patch(
+        f"/api/v1/contacts/{theirs.json()['id']}",
+        json={"title": "x"},
+        headers={**rep.headers, "If-Match": '"1"'},
+    )
+    assert moved.status_code == 404  # out of scope looks missing; no denial recorded for it
+    mine = await client.post("/api/v1/contacts", json={"last_name": "M"}, headers=rep.headers)
+    reassign = await client.patch(
+        f"/api/v1/contacts/{mine.json()['id']}",
+        json={"owner_id": str(admin.user_id)},
+        headers={**rep.headers, "X-Request-ID": "deny-1", "If-Match": '"1"'},
+    )
+    assert reassign.status_code == 403
+    events = await client.get(
+        "/api/v1/audit-events", params={"type": "access.denied"}, headers=admin.headers
+    )
+    denials = events.json()["items"]
+    assert [(d["details"]["code"], d["outcome"]) for d in denials] == [
+        ("field_forbidden", "denied"),
+        ("admin_required", "denied"),
+    ]
+    assert denials[0]["request_id"] == "deny-1"
+    assert denials[0]["details"]["field"] == "owner_id"
+    assert {d["actor_user_id"] for d in denials} == {str(rep.user_id)}
