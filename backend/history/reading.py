@@ -175,6 +175,38 @@ async def _record_history_access(
     return key, access
 
 
+async def changes_before(
+    ctx: RequestContext, entity: str, record_id: uuid.UUID | str, change_id: uuid.UUID | str
+) -> list[dict[str, Any]]:
+    """A record's history up to (not including) one change, oldest first, as the caller may
+    see it: what a whole-record revert replays."""
+    async with ctx.session.transaction() as conn:
+        key, access = await _record_history_access(conn, ctx, entity, record_id)
+        try:
+            change_key = uuid.UUID(str(change_id))
+        except ValueError:
+            raise NotFound("change not found", field="change_id") from None
+        of_record = and_(_history.c.entity == entity, _history.c.record_id == key)
+        found = await conn.execute(
+            select(_history.c.id).where(of_record, _history.c.id == change_key)
+        )
+        if found.first() is None:
+            raise NotFound("change not found", field="change_id")
+        rows = (
+            (
+                await conn.execute(
+                    select(_history)
+                    .where(of_record, _history.c.id < change_key)
+                    .order_by(_history.c.id)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        await _audit_read(conn, ctx, entity=entity, record_id=key, change_id=change_key)
+    return [_mask_entry(dict(row), access) for row in rows]
+
+
 async def one_change(
     ctx: RequestContext, entity: str, record_id: uuid.UUID | str, change_id: uuid.UUID | str
 ) -> dict[str, Any]:

@@ -4,11 +4,13 @@ service: it obeys policy and version checks, and has history of its own."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from backend.context import RequestContext
 from backend.crm.registry import SERVICES
-from backend.errors import Forbidden, ValidationFailed
-from backend.history.reading import one_change
+from backend.errors import Forbidden, NotFound, ValidationFailed
+from backend.history.changes import to_json
+from backend.history.reading import changes_before, one_change
 from backend.records.service import Record
 
 
@@ -39,3 +41,56 @@ async def revert_change(
     if version is None:
         version = (await service.get(ctx, record_id))["version"]
     return await service.update(ctx, record_id, {change["field"]: change["old_value"]}, version)
+
+
+def _replay(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The record as these history entries (oldest first) leave it; None if it did not exist."""
+    state: dict[str, Any] | None = None
+    for entry in entries:
+        if entry["event"] in ("create", "restore"):
+            state = dict(entry["new_value"])
+        elif entry["event"] == "delete":
+            state = None
+        elif state is not None:
+            state[entry["field"]] = entry["new_value"]
+    return state
+
+
+async def revert_record(
+    ctx: RequestContext,
+    entity: str,
+    record_id: uuid.UUID | str,
+    before_change_id: uuid.UUID | str,
+    expected_version: int | None = None,
+) -> Record:
+    """The whole record back to its state just before a change (undeleting it if needed)."""
+    service = SERVICES[entity]
+    entries = await changes_before(ctx, entity, record_id, before_change_id)
+    withheld = [e for e in entries if e["values_withheld"]]
+    if withheld:
+        raise Forbidden(
+            "you may not read every value this revert would restore",
+            field=withheld[0]["field"] or "before_change_id",
+            code="field_forbidden",
+        )
+    state = _replay(entries)
+    if state is None:
+        raise ValidationFailed.one(
+            "before_change_id",
+            "not_revertible",
+            "the record did not exist before this change: delete it instead",
+        )
+    try:
+        current = await service.get(ctx, record_id)
+    except NotFound:
+        return await service.restore(ctx, state)
+    writable = {n for n, spec in service.spec.fields.items() if spec.on_update}
+    changes = {
+        name: state.get(name)
+        for name in writable
+        if name in current and to_json(current[name]) != state.get(name)
+    }
+    version = current["version"] if expected_version is None else expected_version
+    if not changes:
+        return current
+    return await service.update(ctx, record_id, changes, version)

@@ -253,3 +253,57 @@ async def test_every_refusal_is_an_audit_event(
     assert denials[0]["request_id"] == "deny-1"
     assert denials[0]["details"]["field"] == "owner_id"
     assert {d["actor_user_id"] for d in denials} == {str(rep.user_id)}
+
+
+async def test_revert_a_whole_record_to_before_a_change(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "histwhole")
+    made = await client.post(
+        "/api/v1/contacts",
+        json={"last_name": "Whole", "title": "Buyer", "city": "Graz"},
+        headers=admin.headers,
+    )
+    contact_id = made.json()["id"]
+    bad_import = await client.patch(
+        f"/api/v1/contacts/{contact_id}",
+        json={"title": "???", "city": "???", "phone": "+43 1"},
+        headers={**admin.headers, "If-Match": '"1"'},
+    )
+    assert bad_import.status_code == 200
+    first_bad = min(
+        (h for h in await _history(client, admin, contact_id) if h["event"] == "update"),
+        key=lambda h: h["id"],
+    )
+    back = await client.post(
+        f"/api/v1/contacts/{contact_id}/revert",
+        json={"before_change_id": first_bad["id"]},
+        headers=admin.headers,
+    )
+    assert back.status_code == 200, back.text
+    assert (back.json()["title"], back.json()["city"], back.json()["phone"]) == (
+        "Buyer",
+        "Graz",
+        None,
+    )
+
+    # Deleted: the same revert brings it back (GraphQL this time).
+    await client.delete(f"/api/v1/contacts/{contact_id}", headers=admin.headers)
+    result = await gql(
+        client,
+        admin,
+        "mutation($i: RevertRecordInput!) { revertContact(input: $i) {"
+        " contact { title city } errors { code } } }",
+        {"i": {"recordId": contact_id, "beforeChangeId": first_bad["id"]}},
+    )
+    assert result["data"]["revertContact"] == {
+        "contact": {"title": "Buyer", "city": "Graz"},
+        "errors": [],
+    }
+    create = (await _history(client, admin, contact_id))[-1]
+    too_early = await client.post(
+        f"/api/v1/contacts/{contact_id}/revert",
+        json={"before_change_id": create["id"]},
+        headers=admin.headers,
+    )
+    assert (too_early.status_code, too_early.json()["code"]) == (422, "not_revertible")

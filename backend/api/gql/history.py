@@ -16,7 +16,7 @@ from backend.api.gql.pagination import Connection, Edge, PageInfo
 from backend.api.gql.resolvers import payload_call
 from backend.api.gql.types import Account, AccountPayload, Contact, ContactPayload
 from backend.history import reading
-from backend.history.revert import revert_change
+from backend.history.revert import revert_change, revert_record
 from backend.records.listing import encode_cursor, parse_uuid
 
 GqlInfo = Info[GraphQLContext, None]
@@ -180,6 +180,15 @@ class RevertChangeInput:
     )
 
 
+@strawberry.input
+class RevertRecordInput:
+    record_id: strawberry.ID
+    before_change_id: strawberry.ID = strawberry.field(
+        description="The record goes back to how it was just before this change"
+    )
+    version: int | None = None
+
+
 @strawberry.type
 class HistoryMutation:
     @strawberry.mutation(description="Undo one change of a contact (a delete: undelete)")  # type: ignore[untyped-decorator]
@@ -203,6 +212,32 @@ class HistoryMutation:
         record, errors = await payload_call(
             info,
             lambda: revert_change(ctx, "account", input.record_id, input.change_id, input.version),
+        )
+        return AccountPayload(
+            account=Account.from_record(record) if record else None, errors=errors
+        )
+
+    @strawberry.mutation(description="Put a whole contact back as it was before a change")  # type: ignore[untyped-decorator]
+    async def revert_contact(self, info: GqlInfo, input: RevertRecordInput) -> ContactPayload:
+        ctx = info.context.require()
+        record, errors = await payload_call(
+            info,
+            lambda: revert_record(
+                ctx, "contact", input.record_id, input.before_change_id, input.version
+            ),
+        )
+        return ContactPayload(
+            contact=Contact.from_record(record) if record else None, errors=errors
+        )
+
+    @strawberry.mutation(description="Put a whole account back as it was before a change")  # type: ignore[untyped-decorator]
+    async def revert_account(self, info: GqlInfo, input: RevertRecordInput) -> AccountPayload:
+        ctx = info.context.require()
+        record, errors = await payload_call(
+            info,
+            lambda: revert_record(
+                ctx, "account", input.record_id, input.before_change_id, input.version
+            ),
         )
         return AccountPayload(
             account=Account.from_record(record) if record else None, errors=errors

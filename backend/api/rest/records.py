@@ -22,7 +22,7 @@ from backend.api.rest.bodies import create_body, update_body
 from backend.context import RequestContext
 from backend.errors import BadRequest, PreconditionRequired
 from backend.history import reading
-from backend.history.revert import revert_change
+from backend.history.revert import revert_change, revert_record
 from backend.records.listing import build_list_query
 from backend.records.service import Page, Record, RecordService
 
@@ -54,6 +54,10 @@ def parse_if_match(value: str | None, *, required: bool) -> int | None:
             'If-Match must be a record version, e.g. "3"', field="If-Match", code="invalid_if_match"
         )
     return int(match.group(1))
+
+
+class RevertBody(msgspec.Struct, forbid_unknown_fields=True):
+    before_change_id: str
 
 
 def _json_body(struct: type[msgspec.Struct]) -> Any:
@@ -225,6 +229,22 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
         record = await revert_change(ctx, spec.name, record_id, change_id, version)
         return Response(record, headers={"ETag": etag(record)})
 
+    @post(
+        "/{record_id:str}/revert",
+        summary=f"Put a whole {spec.name} back as it was just before a change (or undelete it)",
+        tags=tags,
+        status_code=200,
+    )
+    async def revert_record_to(
+        ctx: NamedDependency[RequestContext],
+        record_id: FromPath[str],
+        data: JSONBody[RevertBody],
+        if_match: IfMatch = None,
+    ) -> Response[Any]:
+        version = parse_if_match(if_match, required=False)
+        record = await revert_record(ctx, spec.name, record_id, data.before_change_id, version)
+        return Response(record, headers={"ETag": etag(record)})
+
     return Router(
         path=f"/api/v1/{spec.plural}",
         route_handlers=[
@@ -235,6 +255,7 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
             delete_record,
             history,
             revert,
+            revert_record_to,
         ],
         dependencies={"ctx": provide_context},
     )
