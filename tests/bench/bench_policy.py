@@ -65,6 +65,7 @@ async def run(rounds: int, requests: int) -> None:
                 slug="bench",
                 admin_email="admin@bench.example",
                 admin_password=PASSWORD,
+                require_admin_mfa=False,  # the benchmark signs in with a password only
             )
             await create_user(
                 services.db, tenant_slug="bench", email="rep@bench.example", password=PASSWORD
