@@ -21,7 +21,7 @@ from asyncpg.exceptions import (
     NotNullViolationError,
     UniqueViolationError,
 )
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Table, and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -54,6 +54,22 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def scope_condition(table: Table, ctx: RequestContext, scope: str) -> ColumnElement[bool]:
+    """The caller's tenant, narrowed to the records in `scope` (own / team / tenant)."""
+    condition = table.c.tenant_id == ctx.tenant_id
+    if scope == "tenant" or "owner_id" not in table.c:
+        return condition
+    if scope == "own":
+        return and_(condition, table.c.owner_id == ctx.user_id)
+    my_teams = select(_members.c.team_id).where(
+        _members.c.tenant_id == ctx.tenant_id, _members.c.user_id == ctx.user_id
+    )
+    teammates = select(_members.c.user_id).where(
+        _members.c.tenant_id == ctx.tenant_id, _members.c.team_id.in_(my_teams)
+    )
+    return and_(condition, or_(table.c.owner_id == ctx.user_id, table.c.owner_id.in_(teammates)))
+
+
 class RecordService:
     def __init__(self, spec: EntitySpec) -> None:
         self.spec = spec
@@ -72,22 +88,7 @@ class RecordService:
         self, ctx: RequestContext, access: EntityAccess, action: str
     ) -> ColumnElement[bool]:
         """Tenant filter plus the record scope for `action`, as one SQL condition."""
-        table = self.table
-        condition = table.c.tenant_id == ctx.tenant_id
-        scope = access.scopes.get(action, "own")
-        if scope == "tenant" or "owner_id" not in table.c:
-            return condition
-        if scope == "own":
-            return and_(condition, table.c.owner_id == ctx.user_id)
-        my_teams = select(_members.c.team_id).where(
-            _members.c.tenant_id == ctx.tenant_id, _members.c.user_id == ctx.user_id
-        )
-        teammates = select(_members.c.user_id).where(
-            _members.c.tenant_id == ctx.tenant_id, _members.c.team_id.in_(my_teams)
-        )
-        return and_(
-            condition, or_(table.c.owner_id == ctx.user_id, table.c.owner_id.in_(teammates))
-        )
+        return scope_condition(self.table, ctx, access.scopes.get(action, "own"))
 
     @staticmethod
     def _mask(record: Record, access: EntityAccess) -> Record:
@@ -333,13 +334,23 @@ class RecordService:
     async def _check_references(
         self, conn: AsyncConnection, ctx: RequestContext, values: Mapping[str, Any]
     ) -> None:
+        """A reference must name a record of this tenant that the caller may read (in scope):
+        otherwise linking would reveal, or attach to, records the caller cannot see."""
         for field_name, target in self.spec.references.items():
             ref = values.get(field_name)
             if ref is None:
                 continue
-            stmt = select(target.c.id).where(
-                target.c.tenant_id == ctx.tenant_id, target.c.id == ref
-            )
+            if isinstance(target, EntitySpec):
+                access = await entity_access(ctx, conn, target)
+                if not access.may("read"):
+                    raise ValidationFailed.one(
+                        field_name, "unknown_reference", "names no such record"
+                    )
+                table = target.table
+                condition = scope_condition(table, ctx, access.scopes["read"])
+            else:
+                table, condition = target, target.c.tenant_id == ctx.tenant_id
+            stmt = select(table.c.id).where(condition, table.c.id == ref)
             if (await conn.execute(stmt)).first() is None:
                 raise ValidationFailed.one(field_name, "unknown_reference", "names no such record")
 

@@ -21,8 +21,9 @@ class EntitySpec:
     filter_columns: tuple[str, ...] = ("owner_id",)
     # Columns a list may be sorted by (all NOT NULL, so keyset pagination is total).
     sort_columns: tuple[str, ...] = ("id", "created_at", "updated_at")
-    # Writable UUID fields that must name a row of this tenant in another table.
-    references: Mapping[str, Table] = field(default_factory=dict)
+    # Writable UUID fields that must name another row: of an entity (then one the caller may
+    # read, in scope) or of a plain tenant table (e.g. users).
+    references: Mapping[str, Table | EntitySpec] = field(default_factory=dict)
 
     @staticmethod
     def field_map(*specs: FieldSpec) -> dict[str, FieldSpec]:

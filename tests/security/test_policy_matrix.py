@@ -108,7 +108,9 @@ class World:
 
     def value(self, field: str, role: str) -> Any:
         if field == "account_id":
-            return self.account_id
+            # A link must name an account the user may read: the one the user owns.
+            owned = self.owned.get((role, "account"))
+            return owned["id"] if owned else self.account_id
         if field == "owner_id":
             return str(self.users[role].user_id)
         return SAMPLE[field]

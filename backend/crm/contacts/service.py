@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backend.auth.models import User
-from backend.crm.accounts.models import Account
+from backend.crm.accounts.service import ACCOUNT
 from backend.crm.address import ADDRESS_FIELDS
 from backend.crm.contacts.models import Contact
 from backend.db.base import table_of
@@ -32,7 +32,7 @@ CONTACT = EntitySpec(
     filter_columns=("owner_id", "account_id"),
     sort_columns=("id", "created_at", "updated_at", "last_name"),
     references={
-        "account_id": table_of(Account),
+        "account_id": ACCOUNT,
         "owner_id": table_of(User),
     },
 )
