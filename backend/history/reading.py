@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, Table, and_, literal, select
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.context import RequestContext
@@ -25,11 +26,11 @@ from backend.history.events import EventType, SecurityEvent, record_event
 from backend.policy.access import EntityAccess, entity_access
 from backend.policy.builtin import TENANT_ADMIN
 from backend.policy.engine import policies
-from backend.policy.models import TeamMember
 from backend.policy.scopes import require_scope
 from backend.records.listing import MAX_LIMIT, decode_cursor, encode_cursor
+from backend.records.service import owner_scope
 
-_history, _events, _members = table_of(RecordChange), table_of(SecurityEvent), table_of(TeamMember)
+_history, _events = table_of(RecordChange), table_of(SecurityEvent)
 AUDIT_READERS = (TENANT_ADMIN, "auditor")
 NEWEST_FIRST = "-id"
 
@@ -80,30 +81,29 @@ def _mask_entry(row: dict[str, Any], access: EntityAccess) -> dict[str, Any]:
 async def _owner_in_scope(
     conn: AsyncConnection, ctx: RequestContext, scope: str, owner: Any
 ) -> bool:
+    """Whether a (deleted) record's last owner is within the caller's scope: the same rule
+    the record service applies to live records."""
     if scope == "tenant":
         return True
     if owner is None:
         return False
-    owner_id = uuid.UUID(str(owner))
-    if owner_id == ctx.user_id:
-        return True
-    if scope == "own":
-        return False
-    mine = select(_members.c.team_id).where(_members.c.user_id == ctx.user_id)
-    shared = select(_members.c.user_id).where(
-        _members.c.user_id == owner_id, _members.c.team_id.in_(mine)
-    )
-    return (await conn.execute(shared)).first() is not None
+    owner_id = literal(uuid.UUID(str(owner)), PG_UUID(as_uuid=True))
+    found = await conn.execute(select(literal(1)).where(owner_scope(owner_id, ctx, scope)))
+    return found.first() is not None
 
 
-async def _page(
-    conn: AsyncConnection, condition: ColumnElement[bool], after: str | None, limit: int
+async def _newest_first(
+    conn: AsyncConnection,
+    table: Table,
+    conditions: list[ColumnElement[bool]],
+    after: str | None,
+    limit: int,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    stmt = select(_history).where(condition)
+    """One page of an append-only log, newest first, by id (UUIDv7) keyset."""
+    stmt = select(table).where(*conditions)
     if after:
-        cursor = decode_cursor(after, NEWEST_FIRST)
-        stmt = stmt.where(_history.c.id < cursor.last_id)
-    stmt = stmt.order_by(_history.c.id.desc()).limit(limit + 1)
+        stmt = stmt.where(table.c.id < decode_cursor(after, NEWEST_FIRST).last_id)
+    stmt = stmt.order_by(table.c.id.desc()).limit(limit + 1)
     rows = [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
     next_cursor = None
     if len(rows) > limit:
@@ -111,6 +111,7 @@ async def _page(
         next_cursor = encode_cursor(NEWEST_FIRST, None, rows[-1]["id"])
     for row in rows:
         row.pop("tenant_id", None)
+        row.pop("txid", None)  # the sealer's ordering, not the reader's business
     return rows, next_cursor
 
 
@@ -140,8 +141,12 @@ async def record_history(
     size = _limit(limit)
     async with ctx.session.transaction() as conn:
         key, access = await _record_history_access(conn, ctx, entity, record_id)
-        rows, next_cursor = await _page(
-            conn, and_(_history.c.entity == entity, _history.c.record_id == key), after, size
+        rows, next_cursor = await _newest_first(
+            conn,
+            _history,
+            [_history.c.entity == entity, _history.c.record_id == key],
+            after,
+            size,
         )
         await _audit_read(conn, ctx, entity=entity, record_id=key)
     return HistoryPage([_mask_entry(r, access) for r in rows], next_cursor)
@@ -275,7 +280,7 @@ async def tenant_history(
             conditions.append(_history.c.occurred_at >= filters.since)
         if filters.until is not None:
             conditions.append(_history.c.occurred_at < filters.until)
-        rows, next_cursor = await _page(conn, and_(*conditions), after, size)
+        rows, next_cursor = await _newest_first(conn, _history, conditions, after, size)
         await _audit_read(conn, ctx, entity=filters.entity, record_id=filters.record_id)
     return HistoryPage([_mask_entry(r, readable[r["entity"]]) for r in rows], next_cursor)
 
@@ -298,24 +303,14 @@ async def audit_events(
         readers = {policy.builtin_roles.get(name) for name in AUDIT_READERS}
         if not readers & policy.roles_of(ctx.user_id):
             raise Forbidden("only tenant admins and auditors read audit events", code="forbidden")
-        stmt = select(_events)
+        conditions: list[ColumnElement[bool]] = []
         if event_type is not None:
-            stmt = stmt.where(_events.c.type == event_type)
+            conditions.append(_events.c.type == event_type)
         if actor_user_id is not None:
-            stmt = stmt.where(_events.c.actor_user_id == actor_user_id)
+            conditions.append(_events.c.actor_user_id == actor_user_id)
         if since is not None:
-            stmt = stmt.where(_events.c.occurred_at >= since)
+            conditions.append(_events.c.occurred_at >= since)
         if until is not None:
-            stmt = stmt.where(_events.c.occurred_at < until)
-        if after:
-            stmt = stmt.where(_events.c.id < decode_cursor(after, NEWEST_FIRST).last_id)
-        stmt = stmt.order_by(_events.c.id.desc()).limit(size + 1)
-        rows = [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
-    next_cursor = None
-    if len(rows) > size:
-        rows = rows[:size]
-        next_cursor = encode_cursor(NEWEST_FIRST, None, rows[-1]["id"])
-    for row in rows:
-        row.pop("tenant_id", None)
-        row.pop("txid", None)  # the sealer's ordering, not the auditor's business
+            conditions.append(_events.c.occurred_at < until)
+        rows, next_cursor = await _newest_first(conn, _events, conditions, after, size)
     return HistoryPage(rows, next_cursor)

@@ -21,7 +21,19 @@ from asyncpg.exceptions import (
     NotNullViolationError,
     UniqueViolationError,
 )
-from sqlalchemy import ColumnElement, Table, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -54,20 +66,28 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def scope_condition(table: Table, ctx: RequestContext, scope: str) -> ColumnElement[bool]:
-    """The caller's tenant, narrowed to the records in `scope` (own / team / tenant)."""
-    condition = table.c.tenant_id == ctx.tenant_id
-    if scope == "tenant" or "owner_id" not in table.c:
-        return condition
+def owner_scope(owner: ColumnElement[Any], ctx: RequestContext, scope: str) -> ColumnElement[bool]:
+    """Whether `owner` is within the caller's scope: own (the caller), team (shares one of the
+    caller's teams), tenant (anyone in the tenant)."""
+    if scope == "tenant":
+        return true()
     if scope == "own":
-        return and_(condition, table.c.owner_id == ctx.user_id)
+        return owner == ctx.user_id
     my_teams = select(_members.c.team_id).where(
         _members.c.tenant_id == ctx.tenant_id, _members.c.user_id == ctx.user_id
     )
     teammates = select(_members.c.user_id).where(
         _members.c.tenant_id == ctx.tenant_id, _members.c.team_id.in_(my_teams)
     )
-    return and_(condition, or_(table.c.owner_id == ctx.user_id, table.c.owner_id.in_(teammates)))
+    return or_(owner == ctx.user_id, owner.in_(teammates))
+
+
+def scope_condition(table: Table, ctx: RequestContext, scope: str) -> ColumnElement[bool]:
+    """The caller's tenant, narrowed to the records in `scope` (own / team / tenant)."""
+    condition = table.c.tenant_id == ctx.tenant_id
+    if "owner_id" not in table.c:
+        return condition
+    return and_(condition, owner_scope(table.c.owner_id, ctx, scope))
 
 
 class RecordService:
@@ -255,10 +275,7 @@ class RecordService:
             if before is None:
                 raise NotFound(f"{self.spec.name} not found")
             if before["version"] != expected_version:
-                raise PreconditionFailed(
-                    f"{self.spec.name} is at version {before['version']}; reload and retry",
-                    field="version",
-                )
+                raise self._stale(before["version"])
             stmt = (
                 update(table)
                 .where(visible, table.c.id == key)
@@ -326,9 +343,11 @@ class RecordService:
         current = await self.fetch(conn, visible, key)
         if current is None:
             raise NotFound(f"{self.spec.name} not found")
-        raise PreconditionFailed(
-            f"{self.spec.name} is at version {current['version']}; reload and retry",
-            field="version",
+        raise self._stale(current["version"])
+
+    def _stale(self, version: int) -> PreconditionFailed:
+        return PreconditionFailed(
+            f"{self.spec.name} is at version {version}; reload and retry", field="version"
         )
 
     async def _check_references(
