@@ -22,6 +22,10 @@ from backend.records.listing import encode_cursor, parse_uuid
 GqlInfo = Info[GraphQLContext, None]
 
 
+def ident(value: Any) -> strawberry.ID | None:
+    return None if value is None else strawberry.ID(str(value))
+
+
 @strawberry.type
 class HistoryEntry:
     id: strawberry.ID
@@ -42,9 +46,6 @@ class HistoryEntry:
 
     @classmethod
     def of(cls, entry: dict[str, Any]) -> HistoryEntry:
-        def ident(value: Any) -> strawberry.ID | None:
-            return None if value is None else strawberry.ID(str(value))
-
         return cls(
             id=strawberry.ID(str(entry["id"])),
             occurred_at=entry["occurred_at"],
@@ -94,9 +95,6 @@ def _connection(page: reading.HistoryPage, node: Any, has_previous: bool) -> Con
 
 
 def _audit_event(row: dict[str, Any]) -> AuditEvent:
-    def ident(value: Any) -> strawberry.ID | None:
-        return None if value is None else strawberry.ID(str(value))
-
     return AuditEvent(
         id=strawberry.ID(str(row["id"])),
         occurred_at=row["occurred_at"],
