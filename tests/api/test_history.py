@@ -307,3 +307,37 @@ async def test_revert_a_whole_record_to_before_a_change(
         headers=admin.headers,
     )
     assert (too_early.status_code, too_early.json()["code"]) == (422, "not_revertible")
+
+
+async def test_a_deleted_records_history_follows_its_last_owners_scope(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "histgone")
+    rep = await new_user(services, client, admin, "rep")
+    other = await new_user(services, client, admin, "other")
+    made = await client.post("/api/v1/contacts", json={"last_name": "Gone"}, headers=rep.headers)
+    contact_id = made.json()["id"]
+    assert (
+        await client.delete(f"/api/v1/contacts/{contact_id}", headers=rep.headers)
+    ).status_code == 204
+    assert [h["event"] for h in await _history(client, rep, contact_id)] == ["delete", "create"]
+    stranger = await client.get(f"/api/v1/contacts/{contact_id}/history", headers=other.headers)
+    assert stranger.status_code == 404
+    team = await client.post("/api/v1/teams", json={"name": "Road"}, headers=admin.headers)
+    await client.put(
+        f"/api/v1/teams/{team.json()['id']}/members",
+        json={"user_ids": [str(rep.user_id), str(other.user_id)]},
+        headers=admin.headers,
+    )
+    roles = {
+        r["name"]: r["id"]
+        for r in (await client.get("/api/v1/roles", headers=admin.headers)).json()["items"]
+    }
+    await client.put(
+        f"/api/v1/users/{other.user_id}/roles",
+        json={"role_ids": [roles["sales_manager"]]},
+        headers=admin.headers,
+    )
+    teammate = await client.get(f"/api/v1/contacts/{contact_id}/history", headers=other.headers)
+    assert teammate.status_code == 200
+    assert [h["event"] for h in teammate.json()["items"]] == ["delete", "create"]
