@@ -15,6 +15,7 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, func, insert, text
@@ -70,8 +71,8 @@ _history = table_of(RecordChange)
 
 
 def to_json(value: Any) -> Any:
-    """A record value as JSON (UUIDs and times as strings), for history rows."""
-    if isinstance(value, uuid.UUID):
+    """A record value as JSON (UUIDs, times and decimals as strings), for history rows."""
+    if isinstance(value, uuid.UUID | Decimal):
         return str(value)
     if isinstance(value, datetime | date):
         return value.isoformat()

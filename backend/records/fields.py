@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -13,12 +16,27 @@ from email_validator import EmailNotValidError, validate_email
 
 from backend.errors import FieldProblem, ValidationFailed
 
-FieldKind = Literal["text", "email", "url", "phone", "uuid", "tags", "country"]
+FieldKind = Literal[
+    "text",
+    "email",
+    "url",
+    "phone",
+    "uuid",
+    "tags",
+    "country",
+    "currency",
+    "choice",
+    "decimal",
+    "integer",
+    "date",
+]
 
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 50
 _PHONE = re.compile(r"^\+?[0-9 ()./-]{3,40}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # only this form (no week dates, no times)
 # PostgreSQL text cannot hold NUL; other C0 controls (but tab/newline) have no place in CRM data.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -32,6 +50,10 @@ class FieldSpec:
     on_create: bool = True  # may be written on create
     on_update: bool = True  # may be written on update
     multiline: bool = False
+    choices: tuple[str, ...] = ()  # kind "choice": the allowed values
+    minimum: int | None = None  # kinds "decimal" and "integer": inclusive bounds
+    maximum: int | None = None
+    scale: int = 2  # kind "decimal": digits after the point (money: cents)
 
 
 def _problem(field: str, code: str, message: str) -> FieldProblem:
@@ -53,7 +75,71 @@ def _check_text(spec: FieldSpec, value: Any) -> tuple[Any, FieldProblem | None]:
     return value, None
 
 
+def _out_of_range(spec: FieldSpec, value: Decimal | int) -> FieldProblem | None:
+    if (spec.minimum is not None and value < spec.minimum) or (
+        spec.maximum is not None and value > spec.maximum
+    ):
+        low = "" if spec.minimum is None else f"at least {spec.minimum}"
+        high = "" if spec.maximum is None else f"at most {spec.maximum}"
+        return _problem(
+            spec.name, "out_of_range", f"must be {' and '.join(filter(None, (low, high)))}"
+        )
+    return None
+
+
+def _check_number(spec: FieldSpec, value: Any) -> tuple[Any, FieldProblem | None]:
+    """Kinds "integer" (a JSON integer) and "decimal" (a JSON number or a decimal string, so
+    money never passes through a binary float on the client's side if it does not want it)."""
+    if isinstance(value, bool):  # a bool is an int to Python, never to a client
+        return None, _problem(spec.name, "invalid_type", "must be a number")
+    if spec.kind == "integer":
+        if not isinstance(value, int):
+            return None, _problem(spec.name, "invalid_type", "must be an integer")
+        return (None, problem) if (problem := _out_of_range(spec, value)) else (value, None)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, _problem(spec.name, "invalid_number", "must be a finite number")
+    if not isinstance(value, int | float | str | Decimal) or (
+        isinstance(value, str) and len(value) > 40
+    ):
+        return None, _problem(spec.name, "invalid_type", "must be a number or a decimal string")
+    try:
+        number = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except InvalidOperation:
+        return None, _problem(spec.name, "invalid_number", "must be a decimal number")
+    if not number.is_finite():
+        return None, _problem(spec.name, "invalid_number", "must be a finite number")
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > spec.scale:
+        return None, _problem(
+            spec.name, "too_precise", f"must have at most {spec.scale} digits after the point"
+        )
+    if (problem := _out_of_range(spec, number)) is not None:
+        return None, problem
+    return number.quantize(Decimal(1).scaleb(-spec.scale)), None
+
+
+def _check_date(spec: FieldSpec, value: Any) -> tuple[Any, FieldProblem | None]:
+    if isinstance(value, date):
+        return value, None
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        return None, _problem(spec.name, "invalid_date", "must be a date, YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value), None
+    except ValueError:
+        return None, _problem(spec.name, "invalid_date", "must be a date, YYYY-MM-DD")
+
+
 def _check_kind(spec: FieldSpec, value: Any) -> tuple[Any, FieldProblem | None]:
+    if spec.kind in ("integer", "decimal"):
+        return _check_number(spec, value)
+    if spec.kind == "date":
+        return _check_date(spec, value)
+    if spec.kind == "choice":
+        if not isinstance(value, str) or value not in spec.choices:
+            return None, _problem(
+                spec.name, "invalid_choice", f"must be one of: {', '.join(spec.choices)}"
+            )
+        return value, None
     if spec.kind == "uuid":
         if isinstance(value, uuid.UUID):
             return value, None
@@ -99,6 +185,8 @@ def _check_kind(spec: FieldSpec, value: Any) -> tuple[Any, FieldProblem | None]:
         return None, _problem(
             spec.name, "invalid_country", "must be an ISO 3166-1 alpha-2 code, e.g. DE"
         )
+    if spec.kind == "currency" and not _CURRENCY.match(text):
+        return None, _problem(spec.name, "invalid_currency", "must be an ISO 4217 code, e.g. EUR")
     return text, None
 
 

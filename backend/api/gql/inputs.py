@@ -3,6 +3,8 @@ declared once (in crm/<entity>/service.py) for both skins."""
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import strawberry
@@ -16,6 +18,12 @@ def _graphql_type(spec: FieldSpec) -> Any:
         return list[str]
     if spec.kind == "uuid":
         return strawberry.ID
+    if spec.kind == "integer":
+        return int
+    if spec.kind == "decimal":
+        return Decimal
+    if spec.kind == "date":
+        return date
     return str
 
 

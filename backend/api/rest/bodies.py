@@ -13,7 +13,13 @@ from backend.records.spec import EntitySpec
 
 
 def _wire_type(spec: FieldSpec) -> Any:
-    return list[str] if spec.kind == "tags" else str
+    if spec.kind == "tags":
+        return list[str]
+    if spec.kind == "integer":
+        return int
+    if spec.kind == "decimal":  # a JSON number, or a string for exact money
+        return float | int | str
+    return str
 
 
 def create_body(entity: EntitySpec, type_name: str) -> type[msgspec.Struct]:
