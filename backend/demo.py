@@ -1,16 +1,31 @@
-"""`caravan demo`: one demo tenant with a few hundred realistic accounts and contacts."""
+"""`caravan demo`: one demo tenant with a few hundred realistic accounts, contacts and
+opportunities."""
 
 from __future__ import annotations
 
 import random
 import unicodedata
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from backend.context import Principal, RequestContext
 from backend.crm.accounts.service import accounts
 from backend.crm.contacts.service import contacts
+from backend.crm.opportunities.models import STAGES
+from backend.crm.opportunities.service import opportunities
 from backend.db.session import Database
 from backend.tenants.service import create_tenant
+
+DEALS = ["Annual licence", "Fleet renewal", "Pilot project", "Service contract", "Expansion"]
+# The usual weighted-pipeline probability of each stage (closed deals: certain either way).
+STAGE_PROBABILITY = {
+    "prospecting": 10,
+    "qualification": 25,
+    "proposal": 50,
+    "negotiation": 75,
+    "closed_won": 100,
+    "closed_lost": 0,
+}
 
 FIRST = [
     "Anna",
@@ -142,6 +157,7 @@ class DemoResult:
     email: str
     accounts: int
     contacts: int
+    opportunities: int
 
 
 async def seed_demo(
@@ -162,7 +178,7 @@ async def seed_demo(
         channel="cli",
     )
     rng = random.Random(seed)
-    n_contacts = 0
+    n_contacts = n_opportunities = 0
     for i in range(n_accounts):
         suffix = rng.choice(SUFFIX)
         city, country, dial = rng.choice(CITIES)
@@ -196,4 +212,28 @@ async def seed_demo(
                 },
             )
             n_contacts += 1
-    return DemoResult(slug=slug, email=email, accounts=n_accounts, contacts=n_contacts)
+        for _ in range(rng.randint(0, 2)):
+            stage = rng.choice(STAGES)
+            await opportunities.create(
+                ctx,
+                {
+                    "name": f"{rng.choice(DEALS)} for {account['name']}",
+                    "stage": stage,
+                    "amount": rng.randrange(1_000, 250_000, 500),
+                    "currency": "EUR",
+                    "probability": STAGE_PROBABILITY[stage],
+                    "close_date": (
+                        date(2026, 12, 1) + timedelta(days=rng.randint(0, 270))
+                    ).isoformat(),
+                    "cost": rng.randrange(100, 5_000, 50),
+                    "account_id": str(account["id"]),
+                },
+            )
+            n_opportunities += 1
+    return DemoResult(
+        slug=slug,
+        email=email,
+        accounts=n_accounts,
+        contacts=n_contacts,
+        opportunities=n_opportunities,
+    )

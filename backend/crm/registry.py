@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from backend.crm.accounts.service import ACCOUNT, accounts
-from backend.crm.contacts.service import CONTACT, contacts
+from backend.crm.accounts.service import accounts
+from backend.crm.contacts.service import contacts
+from backend.crm.opportunities.service import opportunities
 from backend.records.service import RecordService
 from backend.records.spec import EntitySpec
 
-SERVICES: dict[str, RecordService] = {s.spec.name: s for s in (accounts, contacts)}
-ENTITIES: dict[str, EntitySpec] = {ACCOUNT.name: ACCOUNT, CONTACT.name: CONTACT}
+SERVICES: dict[str, RecordService] = {s.spec.name: s for s in (accounts, contacts, opportunities)}
+ENTITIES: dict[str, EntitySpec] = {s.spec.name: s.spec for s in SERVICES.values()}
 
 
 def entity_fields(entity: EntitySpec) -> list[str]:

@@ -15,6 +15,7 @@ from backend.auth.models import (
 )
 from backend.crm.accounts.models import Account
 from backend.crm.contacts.models import Contact
+from backend.crm.opportunities.models import Opportunity
 from backend.db.base import Base
 from backend.history.changes import RecordChange
 from backend.history.events import SecurityEvent
@@ -30,6 +31,7 @@ __all__ = [
     "Base",
     "Contact",
     "OAuthClient",
+    "Opportunity",
     "RecordChange",
     "RecoveryCode",
     "RefreshToken",
@@ -53,6 +55,7 @@ TENANT_TABLES = (
     "refresh_tokens",
     "accounts",
     "contacts",
+    "opportunities",
     "security_events",
     "record_history",
     "audit_seals",

@@ -22,6 +22,7 @@ import pytest
 from backend.api.gql.errors import camel
 from backend.crm.accounts.service import ACCOUNT
 from backend.crm.contacts.service import CONTACT
+from backend.crm.opportunities.service import OPPORTUNITY
 from backend.records.spec import EntitySpec
 from backend.runtime import Services
 from backend.tenants.service import create_user
@@ -55,8 +56,8 @@ CUSTOM: dict[str, dict[str, Any]] = {
     },
 }
 ROLES = {**BUILTIN, **CUSTOM}
-ENTITIES = {"account": ACCOUNT, "contact": CONTACT}
-GQL_TYPE = {"account": "Account", "contact": "Contact"}
+ENTITIES = {"account": ACCOUNT, "contact": CONTACT, "opportunity": OPPORTUNITY}
+GQL_TYPE = {"account": "Account", "contact": "Contact", "opportunity": "Opportunity"}
 SKINS = ("rest", "graphql")
 SYSTEM = {"id", "version", "created_at", "updated_at"}
 
@@ -96,6 +97,16 @@ SAMPLE: dict[str, Any] = {
     "email": "mia@matrix.example",
     "title": "Buyer",
     "notes": "met at a fair",
+    "stage": "proposal",
+    "amount": "12500.00",
+    "currency": "EUR",
+    "probability": 60,
+    "close_date": "2026-12-31",
+    "competitor": "Rival GmbH",
+    "budget": "20000.00",
+    "cost": "750.00",
+    "next_step": "Send the offer",
+    "description": "Fleet renewal",
 }
 
 
@@ -103,7 +114,8 @@ SAMPLE: dict[str, Any] = {
 class World:
     admin: TenantUser
     users: dict[str, TenantUser]  # role -> a user holding only that role
-    account_id: str  # an account to link contacts to
+    account_id: str  # an account to link contacts and opportunities to
+    contact_id: str  # a contact to link opportunities to
     owned: dict[tuple[str, str], dict[str, Any]]  # (role, entity) -> a record the user owns
 
     def value(self, field: str, role: str) -> Any:
@@ -111,6 +123,9 @@ class World:
             # A link must name an account the user may read: the one the user owns.
             owned = self.owned.get((role, "account"))
             return owned["id"] if owned else self.account_id
+        if field == "contact_id":
+            owned = self.owned.get((role, "contact"))
+            return owned["id"] if owned else self.contact_id
         if field == "owner_id":
             return str(self.users[role].user_id)
         return SAMPLE[field]
@@ -169,8 +184,9 @@ async def world(services: Services, client: httpx.AsyncClient) -> World:
         )
         token = (await sign_in(client, admin.slug, email, PASSWORD))["access_token"]
         users[role] = TenantUser(admin.tenant_id, admin.slug, user_id, email, token)
-    world = World(admin=admin, users=users, account_id="", owned={})
+    world = World(admin=admin, users=users, account_id="", contact_id="", owned={})
     world.account_id = (await _create(client, admin, "account", {"name": "Link target"}))["id"]
+    world.contact_id = (await _create(client, admin, "contact", {"last_name": "Link target"}))["id"]
     for role, user in users.items():
         for entity in ENTITIES:
             record = await _create(client, admin, entity, _full_body(world, entity))
@@ -187,6 +203,8 @@ CASES = [
 
 
 def _gql_value(field: str, value: Any) -> str:
+    if isinstance(value, int):
+        return str(value)
     if isinstance(value, list):
         return "[" + ", ".join(f'"{v}"' for v in value) + "]"
     return f'"{value}"'

@@ -51,7 +51,7 @@ async def payload_call(
         return None, FieldError.of(payload_problems(exc))
 
 
-async def _get_or_none(info: GqlInfo, getter: Callable[[], Awaitable[Record]]) -> Record | None:
+async def get_or_none(getter: Callable[[], Awaitable[Record]]) -> Record | None:
     try:
         return await getter()
     except NotFound:
@@ -63,7 +63,7 @@ class RecordQuery:
     @strawberry.field
     async def account(self, info: GqlInfo, id: strawberry.ID) -> Account | None:
         ctx = info.context.require()
-        record = await _get_or_none(info, lambda: accounts.get(ctx, id))
+        record = await get_or_none(lambda: accounts.get(ctx, id))
         return Account.from_record(record) if record else None
 
     @strawberry.field
@@ -92,7 +92,7 @@ class RecordQuery:
     @strawberry.field
     async def contact(self, info: GqlInfo, id: strawberry.ID) -> Contact | None:
         ctx = info.context.require()
-        record = await _get_or_none(info, lambda: contacts.get(ctx, id))
+        record = await get_or_none(lambda: contacts.get(ctx, id))
         return Contact.from_record(record) if record else None
 
     @strawberry.field

@@ -17,6 +17,7 @@ from strawberry.types import ExecutionContext
 
 from backend.api.gql.auth_admin import AuthAdminMutation, AuthAdminQuery
 from backend.api.gql.history import HistoryMutation, HistoryQuery
+from backend.api.gql.opportunities import OpportunityMutation, OpportunityQuery
 from backend.api.gql.policy import PolicyMutation, PolicyQuery
 from backend.api.gql.resolvers import RecordMutation, RecordQuery
 from backend.api.gql.transaction import OperationTransaction
@@ -35,9 +36,12 @@ class CaravanSchema(strawberry.Schema):
 
 
 # Each capability contributes its own root fields; add its types here.
-Query = merge_types("Query", (RecordQuery, PolicyQuery, AuthAdminQuery, HistoryQuery))
+Query = merge_types(
+    "Query", (RecordQuery, OpportunityQuery, PolicyQuery, AuthAdminQuery, HistoryQuery)
+)
 Mutation = merge_types(
-    "Mutation", (RecordMutation, PolicyMutation, AuthAdminMutation, HistoryMutation)
+    "Mutation",
+    (RecordMutation, OpportunityMutation, PolicyMutation, AuthAdminMutation, HistoryMutation),
 )
 
 schema = CaravanSchema(

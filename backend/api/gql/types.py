@@ -14,14 +14,15 @@ from strawberry.types import Info
 from backend.api.gql.context import GraphQLContext
 from backend.api.gql.errors import camel
 from backend.api.gql.inputs import create_input, update_input
+from backend.api.gql.loaders import children_of, record_by_id
 from backend.api.gql.pagination import Connection, SortDirection
-from backend.crm.accounts.service import ACCOUNT
-from backend.crm.contacts.service import CONTACT
+from backend.crm.accounts.service import ACCOUNT, accounts
+from backend.crm.contacts.service import CONTACT, contacts
 from backend.errors import FieldProblem
 from backend.records.service import WITHHELD, Record
 
 
-def _node_values(cls: type, record: Record) -> dict[str, Any]:
+def node_values(cls: type, record: Record) -> dict[str, Any]:
     """Field values from a (masked) record: withheld fields are null, named in camelCase."""
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
@@ -77,7 +78,7 @@ class Account:
 
     @classmethod
     def from_record(cls, record: Record) -> Account:
-        return cls(**_node_values(cls, record))
+        return cls(**node_values(cls, record))
 
     @strawberry.field(description="This record's change history, newest first.")  # type: ignore[untyped-decorator]
     async def history(
@@ -91,9 +92,17 @@ class Account:
     async def contacts(
         self, info: Info[GraphQLContext, None], first: int = 20
     ) -> Connection[Annotated[Contact, strawberry.lazy("backend.api.gql.types")]]:
-        from backend.api.gql.loaders import contacts_of_account
+        return await children_of(
+            info.context, contacts, "account_id", uuid.UUID(self.id), first, Contact.from_record
+        )
 
-        return await contacts_of_account(info.context, uuid.UUID(self.id), first)
+    @strawberry.field(description="The first opportunities of this account, by id.")  # type: ignore[untyped-decorator]
+    async def opportunities(
+        self, info: Info[GraphQLContext, None], first: int = 20
+    ) -> Connection[Annotated[Opportunity, strawberry.lazy("backend.api.gql.opportunities")]]:
+        from backend.api.gql.opportunities import opportunities_of
+
+        return await opportunities_of(info.context, "account_id", self.id, first)
 
 
 @strawberry.type
@@ -124,7 +133,7 @@ class Contact:
 
     @classmethod
     def from_record(cls, record: Record) -> Contact:
-        return cls(**_node_values(cls, record))
+        return cls(**node_values(cls, record))
 
     @strawberry.field(description="This record's change history, newest first.")  # type: ignore[untyped-decorator]
     async def history(
@@ -136,11 +145,19 @@ class Contact:
 
     @strawberry.field(description="The account this contact belongs to, if any.")  # type: ignore[untyped-decorator]
     async def account(self, info: Info[GraphQLContext, None]) -> Account | None:
-        from backend.api.gql.loaders import account_by_id
-
         if self.account_id is None:
             return None
-        return await account_by_id(info.context, uuid.UUID(self.account_id))
+        return await record_by_id(
+            info.context, accounts, uuid.UUID(self.account_id), Account.from_record
+        )
+
+    @strawberry.field(description="The first opportunities of this contact, by id.")  # type: ignore[untyped-decorator]
+    async def opportunities(
+        self, info: Info[GraphQLContext, None], first: int = 20
+    ) -> Connection[Annotated[Opportunity, strawberry.lazy("backend.api.gql.opportunities")]]:
+        from backend.api.gql.opportunities import opportunities_of
+
+        return await opportunities_of(info.context, "contact_id", self.id, first)
 
 
 # -- list arguments ----------------------------------------------------------------------
@@ -197,6 +214,7 @@ class UpdateInput(Protocol):
 
 if TYPE_CHECKING:
     from backend.api.gql.history import HistoryEntry
+    from backend.api.gql.opportunities import Opportunity
 
     CreateAccountInput: TypeAlias = object
     CreateContactInput: TypeAlias = object

@@ -18,6 +18,7 @@ from backend.api.rest.security import SECURITY_CONTROLLERS
 from backend.context import RequestContext
 from backend.crm.accounts.service import accounts
 from backend.crm.contacts.service import contacts
+from backend.crm.opportunities.service import opportunities
 
 
 async def rest_context(request: Request, state: State) -> RequestContext:  # type: ignore[type-arg]
@@ -37,6 +38,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
         ready,
         record_router(accounts, "Account", provide),
         record_router(contacts, "Contact", provide),
+        record_router(opportunities, "Opportunity", provide),
         OAuthController,
         Router(
             path="/",

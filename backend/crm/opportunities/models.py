@@ -1,0 +1,71 @@
+"""Opportunities: the pipeline, one possible sale at a time."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKeyConstraint,
+    Index,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.db.base import Base, TenantMixin
+
+STAGES = (
+    "prospecting",
+    "qualification",
+    "proposal",
+    "negotiation",
+    "closed_won",
+    "closed_lost",
+)
+
+
+class Opportunity(TenantMixin, Base):
+    __tablename__ = "opportunities"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "owner_id"], ["users.tenant_id", "users.id"]),
+        # Deleting an account or contact keeps its opportunities and clears only the link.
+        ForeignKeyConstraint(
+            ["tenant_id", "account_id"],
+            ["accounts.tenant_id", "accounts.id"],
+            ondelete="SET NULL (account_id)",
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "contact_id"],
+            ["contacts.tenant_id", "contacts.id"],
+            ondelete="SET NULL (contact_id)",
+        ),
+        CheckConstraint("probability BETWEEN 0 AND 100", name="probability_percent"),
+        Index(None, "tenant_id", "owner_id"),
+        Index(None, "tenant_id", "account_id"),
+        Index(None, "tenant_id", "contact_id"),
+        Index(None, "tenant_id", "updated_at"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    stage: Mapped[str] = mapped_column(String(20), nullable=False)
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    probability: Mapped[int | None] = mapped_column(SmallInteger)
+    close_date: Mapped[date] = mapped_column(Date, nullable=False)
+    account_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    competitor: Mapped[str | None] = mapped_column(String(200))
+    budget: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    # What the rep spends to win this customer (DOMAIN.md: marketing instrument costs, MC).
+    cost: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    next_step: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    owner_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")

@@ -1,0 +1,47 @@
+"""Opportunities on the generic record service."""
+
+from __future__ import annotations
+
+from backend.auth.models import User
+from backend.crm.accounts.service import ACCOUNT
+from backend.crm.contacts.service import CONTACT
+from backend.crm.opportunities.models import STAGES, Opportunity
+from backend.db.base import table_of
+from backend.records.fields import FieldSpec
+from backend.records.service import RecordService
+from backend.records.spec import EntitySpec
+
+MAX_MONEY = 999_999_999_999  # Numeric(14, 2)
+
+OPPORTUNITY = EntitySpec(
+    name="opportunity",
+    plural="opportunities",
+    table=table_of(Opportunity),
+    fields=EntitySpec.field_map(
+        FieldSpec("name", max_length=200, required=True),
+        FieldSpec("stage", kind="choice", choices=STAGES, required=True),
+        FieldSpec("amount", kind="decimal", minimum=0, maximum=MAX_MONEY),
+        FieldSpec("currency", kind="currency", max_length=3),
+        FieldSpec("probability", kind="integer", minimum=0, maximum=100),
+        FieldSpec("close_date", kind="date", required=True),
+        FieldSpec("account_id", kind="uuid"),
+        FieldSpec("contact_id", kind="uuid"),
+        FieldSpec("competitor", max_length=200),
+        FieldSpec("budget", kind="decimal", minimum=0, maximum=MAX_MONEY),
+        FieldSpec("cost", kind="decimal", minimum=0, maximum=MAX_MONEY),
+        FieldSpec("next_step", max_length=200),
+        FieldSpec("description", max_length=10_000, multiline=True),
+        FieldSpec("tags", kind="tags"),
+        FieldSpec("owner_id", kind="uuid", on_create=False),
+    ),
+    search_columns=("name", "competitor"),
+    filter_columns=("owner_id", "account_id", "contact_id"),
+    sort_columns=("id", "created_at", "updated_at", "name"),
+    references={
+        "account_id": ACCOUNT,
+        "contact_id": CONTACT,
+        "owner_id": table_of(User),
+    },
+)
+
+opportunities = RecordService(OPPORTUNITY)
