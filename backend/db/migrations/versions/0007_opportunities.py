@@ -1,6 +1,6 @@
 """Opportunities: the sales pipeline, on the generic record service, with row-level security.
 
-Revision ID: 0010
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-23
 """
@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from backend.db.rls import enable_tenant_rls, grant
 
-revision = "0010"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
