@@ -15,6 +15,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from backend.api.gql.activities import ActivityMutation, ActivityQuery
 from backend.api.gql.auth_admin import AuthAdminMutation, AuthAdminQuery
 from backend.api.gql.history import HistoryMutation, HistoryQuery
 from backend.api.gql.opportunities import OpportunityMutation, OpportunityQuery
@@ -37,11 +38,19 @@ class CaravanSchema(strawberry.Schema):
 
 # Each capability contributes its own root fields; add its types here.
 Query = merge_types(
-    "Query", (RecordQuery, OpportunityQuery, PolicyQuery, AuthAdminQuery, HistoryQuery)
+    "Query",
+    (RecordQuery, OpportunityQuery, PolicyQuery, AuthAdminQuery, HistoryQuery, ActivityQuery),
 )
 Mutation = merge_types(
     "Mutation",
-    (RecordMutation, OpportunityMutation, PolicyMutation, AuthAdminMutation, HistoryMutation),
+    (
+        RecordMutation,
+        OpportunityMutation,
+        PolicyMutation,
+        AuthAdminMutation,
+        HistoryMutation,
+        ActivityMutation,
+    ),
 )
 
 schema = CaravanSchema(

@@ -17,6 +17,7 @@ from backend.api.rest.records import record_router
 from backend.api.rest.security import SECURITY_CONTROLLERS
 from backend.context import RequestContext
 from backend.crm.accounts.service import accounts
+from backend.crm.activities.service import activities
 from backend.crm.contacts.service import contacts
 from backend.crm.opportunities.service import opportunities
 
@@ -39,6 +40,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
         record_router(accounts, "Account", provide),
         record_router(contacts, "Contact", provide),
         record_router(opportunities, "Opportunity", provide),
+        record_router(activities, "Activity", provide),
         OAuthController,
         Router(
             path="/",
