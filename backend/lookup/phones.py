@@ -3,12 +3,18 @@ account services keep of them, written in the same transaction as the record."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 import phonenumbers
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.auth.models import Tenant
 from backend.context import RequestContext
+from backend.crm.accounts.models import Account
+from backend.crm.contacts.models import Contact
 from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.lookup.models import PhoneNumber
@@ -73,19 +79,46 @@ async def index_phones(
     if after is None:
         return
     region = await tenant_region(conn, ctx)
+    rows = _index_rows(ctx.tenant_id, spec.name, after, fields, region)
+    if rows:
+        await conn.execute(insert(_numbers), rows)
+
+
+def _index_rows(
+    tenant_id: uuid.UUID,
+    entity: str,
+    record: Mapping[str, Any],
+    fields: Iterable[str],
+    region: str,
+) -> list[dict[str, Any]]:
     rows = []
     for field in fields:
-        e164 = to_e164(after[field], region) if after.get(field) else None
+        e164 = to_e164(record[field], region) if record.get(field) else None
         if e164 is not None:
             rows.append(
                 {
-                    "tenant_id": ctx.tenant_id,
+                    "tenant_id": tenant_id,
                     "id": uuid7(),
-                    "entity": spec.name,
-                    "record_id": after["id"],
+                    "entity": entity,
+                    "record_id": record["id"],
                     "field": field,
                     "e164": e164,
                 }
             )
-    if rows:
-        await conn.execute(insert(_numbers), rows)
+    return rows
+
+
+async def reindex_phones(conn: AsyncConnection, tenant_id: uuid.UUID, region: str) -> None:
+    """Rebuild the tenant's whole index (after its default region changed)."""
+    await conn.execute(delete(_numbers).where(_numbers.c.tenant_id == tenant_id))
+    for entity, model in (("contact", Contact), ("account", Account)):
+        table = table_of(model)
+        fields = next(f for e, _, f in PHONE_FIELDS if e == entity)
+        stmt = select(table.c.id, *(table.c[f] for f in fields)).where(
+            table.c.tenant_id == tenant_id
+        )
+        rows: list[dict[str, Any]] = []
+        for record in (await conn.execute(stmt)).mappings():
+            rows.extend(_index_rows(tenant_id, entity, dict(record), fields, region))
+        if rows:
+            await conn.execute(insert(_numbers), rows)

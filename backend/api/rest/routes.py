@@ -11,6 +11,7 @@ from backend.api.auth_header import authenticate
 from backend.api.rest.auth import AuthController
 from backend.api.rest.health import health, ready
 from backend.api.rest.history import HistoryController
+from backend.api.rest.lookup import LookupController, TenantSettingsController
 from backend.api.rest.oauth import OAuthController
 from backend.api.rest.policy import RolesController, TeamsController, UserAccessController
 from backend.api.rest.records import record_router
@@ -50,6 +51,8 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 RolesController,
                 UserAccessController,
                 TeamsController,
+                LookupController,
+                TenantSettingsController,
             ],
             dependencies={"ctx": provide},
         ),
