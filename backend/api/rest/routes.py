@@ -9,6 +9,7 @@ from litestar.types import ControllerRouterHandler
 
 from backend.api.auth_header import authenticate
 from backend.api.rest.auth import AuthController
+from backend.api.rest.calendar import CalendarFeedController, VCardController, calendar_feed
 from backend.api.rest.health import health, ready
 from backend.api.rest.history import HistoryController
 from backend.api.rest.lookup import LookupController, TenantSettingsController
@@ -43,6 +44,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
         record_router(opportunities, "Opportunity", provide),
         record_router(activities, "Activity", provide),
         OAuthController,
+        calendar_feed,
         Router(
             path="/",
             route_handlers=[
@@ -53,6 +55,8 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 TeamsController,
                 LookupController,
                 TenantSettingsController,
+                CalendarFeedController,
+                VCardController,
             ],
             dependencies={"ctx": provide},
         ),
