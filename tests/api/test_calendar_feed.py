@@ -13,6 +13,7 @@ import httpx
 import icalendar
 import vobject
 
+from backend.context import Principal
 from backend.runtime import Services
 from tests.conftest import TenantUser, new_tenant, new_user
 
@@ -213,3 +214,31 @@ async def test_vcard_parses_escapes_and_leaves_out_masked_fields(
     assert "anne@example.com" not in masked.text
     other = await client.get(f"/api/v1/contacts/{contact_id}/vcard", headers=tenant_b.headers)
     assert other.status_code == 404
+
+
+async def test_app_tokens_cannot_mint_feeds_and_deactivated_users_feeds_stop(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "icalguard")
+    rep = await new_user(services, client, admin, "rep")
+    # A third-party app's token (scoped) may read and write records, but a feed URL is a
+    # long-lived credential only the user's own session may create or revoke.
+    app_token = services.tokens.issue(
+        Principal(
+            user_id=rep.user_id,
+            tenant_id=rep.tenant_id,
+            scopes=frozenset({"crm.read", "crm.write"}),
+        )
+    )
+    for method in ("POST", "DELETE"):
+        refused = await client.request(
+            method, "/api/v1/me/calendar-feed", headers={"Authorization": f"Bearer {app_token}"}
+        )
+        assert (refused.status_code, refused.json()["code"]) == (403, "first_party_only")
+    path = await _feed_url(client, rep)
+    assert (await client.get(path)).status_code == 200
+    deactivated = await client.post(
+        f"/api/v1/users/{rep.user_id}/deactivate", headers=admin.headers
+    )
+    assert deactivated.status_code in (200, 204), deactivated.text
+    assert (await client.get(path)).status_code == 404
