@@ -14,7 +14,7 @@ import secrets
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from backend.auth.models import User
@@ -60,7 +60,7 @@ async def issue_feed(ctx: RequestContext) -> str:
         set_={
             "token_hash": stmt.excluded.token_hash,
             "version": _feeds.c.version + 1,
-            "updated_at": datetime.now(UTC),
+            "updated_at": func.now(),
         },
     )
     async with ctx.session.transaction() as conn:

@@ -179,3 +179,24 @@ async def test_accounts_and_contacts_list_their_activities(
     edges = of_contact["data"]["contact"]["activities"]["edges"]
     assert [e["node"]["subject"] for e in edges] == ["Call 0", "Call 1", "Call 2"]
     assert {e["node"]["account"]["name"] for e in edges} == {"Acme"}
+
+
+async def test_an_opportunity_lists_its_activities(
+    client: httpx.AsyncClient, tenant_a: TenantUser
+) -> None:
+    deal = await client.post(
+        "/api/v1/opportunities",
+        json={"name": "Deal", "stage": "proposal", "close_date": "2027-01-01"},
+        headers=tenant_a.headers,
+    )
+    deal_id = deal.json()["id"]
+    await _create(client, tenant_a, subject="Pitch", opportunity_id=deal_id)
+    result = await gql(
+        client,
+        tenant_a,
+        "query($id: ID!) { opportunity(id: $id) { activities { edges { node { subject"
+        " opportunity { name } } } } } }",
+        {"id": deal_id},
+    )
+    (edge,) = result["data"]["opportunity"]["activities"]["edges"]
+    assert edge["node"] == {"subject": "Pitch", "opportunity": {"name": "Deal"}}

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from backend.runtime import Services
-from tests.conftest import TenantUser, new_tenant, new_user
+from tests.conftest import TenantUser, gql, new_tenant, new_user
 
 CALLER = "+1 (415) 555-0100"
 
@@ -191,3 +191,31 @@ async def test_the_default_region_is_set_by_admins_and_rereads_numbers(
     found = await client.get(_path("+49 30 1234567"), headers=admin.headers)
     assert (found.status_code, found.json()["record"]["last_name"]) == (200, "Berlin")
     assert (await client.get(_path("030 1234567"), headers=admin.headers)).status_code == 200
+
+
+async def test_graphql_caller_lookup(services: Services, client: httpx.AsyncClient) -> None:
+    admin = await new_tenant(services, client, "lookupgql")
+    rep = await new_user(services, client, admin, "rep")
+    contact = await _contact(client, admin, last_name="Graph", mobile_phone="415 555 0177")
+    await client.post(
+        "/api/v1/activities",
+        json={"kind": "note", "subject": "Prefers mornings", "contact_id": contact["id"]},
+        headers=admin.headers,
+    )
+    query = (
+        "query($n: String!) { callerLookup(number: $n) { number contact { id lastName }"
+        " account { id } activities { subject } } }"
+    )
+    found = await gql(client, admin, query, {"n": CALLER.replace("0100", "0177")})
+    assert found["data"]["callerLookup"] == {
+        "number": "+14155550177",
+        "contact": {"id": contact["id"], "lastName": "Graph"},
+        "account": None,
+        "activities": [{"subject": "Prefers mornings"}],
+    }
+    hidden = await gql(client, rep, query, {"n": "+14155550177"})
+    assert hidden["data"]["callerLookup"] is None
+    bad = await gql(client, admin, query, {"n": "hello"})
+    (error,) = bad["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["reason"] == "invalid_phone"

@@ -18,6 +18,7 @@ from strawberry.types import ExecutionContext
 from backend.api.gql.activities import ActivityMutation, ActivityQuery
 from backend.api.gql.auth_admin import AuthAdminMutation, AuthAdminQuery
 from backend.api.gql.history import HistoryMutation, HistoryQuery
+from backend.api.gql.lookup import LookupQuery
 from backend.api.gql.opportunities import OpportunityMutation, OpportunityQuery
 from backend.api.gql.policy import PolicyMutation, PolicyQuery
 from backend.api.gql.resolvers import RecordMutation, RecordQuery
@@ -39,7 +40,15 @@ class CaravanSchema(strawberry.Schema):
 # Each capability contributes its own root fields; add its types here.
 Query = merge_types(
     "Query",
-    (RecordQuery, OpportunityQuery, PolicyQuery, AuthAdminQuery, HistoryQuery, ActivityQuery),
+    (
+        RecordQuery,
+        OpportunityQuery,
+        PolicyQuery,
+        AuthAdminQuery,
+        HistoryQuery,
+        ActivityQuery,
+        LookupQuery,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
