@@ -84,6 +84,47 @@ async def test_bad_values_are_refused_with_the_field(
     assert (refused.json()["field"], refused.json()["code"]) == (field, code)
 
 
+async def test_an_activity_cannot_end_before_it_starts(
+    client: httpx.AsyncClient, tenant_a: TenantUser
+) -> None:
+    refused = await client.post(
+        "/api/v1/activities",
+        json={**MEETING, "ends_at": "2027-01-15T08:00:00+01:00"},
+        headers=tenant_a.headers,
+    )
+    assert refused.status_code == 422, refused.text
+    assert (refused.json()["field"], refused.json()["code"]) == ("ends_at", "ends_before_start")
+    made = await _create(client, tenant_a)
+    path = f"/api/v1/activities/{made['id']}/history"
+    history_before = (await client.get(path, headers=tenant_a.headers)).json()["items"]
+    assert history_before
+    moved = await client.patch(
+        f"/api/v1/activities/{made['id']}",
+        json={"starts_at": "2027-01-15T11:00:00+01:00"},
+        headers={**tenant_a.headers, "If-Match": '"1"'},
+    )
+    assert (moved.status_code, moved.json()["field"]) == (422, "ends_at")
+    # Nothing half-written: the record and its history are as they were.
+    kept = await client.get(f"/api/v1/activities/{made['id']}", headers=tenant_a.headers)
+    assert kept.json() == made
+    history = (await client.get(path, headers=tenant_a.headers)).json()["items"]
+    assert history == history_before
+    result = await gql(
+        client,
+        tenant_a,
+        "mutation($id: ID!) { updateActivity(input: {id: $id, version: 1,"
+        ' endsAt: "2027-01-15T07:00:00Z"}) { activity { id } errors { field code } } }',
+        {"id": made["id"]},
+    )
+    assert result["data"]["updateActivity"] == {
+        "activity": None,
+        "errors": [{"field": "endsAt", "code": "ends_before_start"}],
+    }
+    assert (await client.get(f"/api/v1/activities/{made['id']}", headers=tenant_a.headers)).json()[
+        "version"
+    ] == 1
+
+
 async def test_graphql_create_and_typed_datetimes(
     client: httpx.AsyncClient, tenant_a: TenantUser
 ) -> None:

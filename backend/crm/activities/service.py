@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from backend.auth.models import User
+from backend.context import RequestContext
 from backend.crm.accounts.service import ACCOUNT
 from backend.crm.activities.models import KINDS, MAX_REMIND_MINUTES, Activity
 from backend.crm.contacts.service import CONTACT
 from backend.crm.opportunities.service import OPPORTUNITY
 from backend.db.base import table_of
+from backend.errors import ValidationFailed
 from backend.records.fields import FieldSpec
-from backend.records.service import RecordService
+from backend.records.service import Record, RecordService
 from backend.records.spec import EntitySpec
 
 ACTIVITY = EntitySpec(
@@ -42,4 +46,22 @@ ACTIVITY = EntitySpec(
     },
 )
 
-activities = RecordService(ACTIVITY)
+
+
+async def check_times(
+    conn: AsyncConnection,
+    ctx: RequestContext,
+    spec: EntitySpec,
+    before: Record | None,
+    after: Record | None,
+) -> None:
+    """An activity cannot end before it starts. Checked on the written row (so an update of
+    either end is judged against the other), inside the write's transaction: raising here
+    rolls the change and its history back."""
+    if after is None or after["starts_at"] is None or after["ends_at"] is None:
+        return
+    if after["ends_at"] < after["starts_at"]:
+        raise ValidationFailed.one("ends_at", "ends_before_start", "must not be before starts_at")
+
+
+activities = RecordService(ACTIVITY, hooks=(check_times,))
