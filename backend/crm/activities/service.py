@@ -47,7 +47,6 @@ ACTIVITY = EntitySpec(
 )
 
 
-
 async def check_times(
     conn: AsyncConnection,
     ctx: RequestContext,
