@@ -37,7 +37,10 @@ def create_app(services: Services) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         on_startup=[audit.start],
         on_shutdown=[audit.stop, close_database],
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        # Brotli for clients that accept it (phones on thin links), gzip for the rest.
+        compression_config=CompressionConfig(
+            backend="brotli", brotli_gzip_fallback=True, minimum_size=1024
+        ),
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
             title="Caravan CRM",

@@ -333,7 +333,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     result = asyncio.run(_with_database(settings, work))
     print(
         f"Demo tenant '{result.slug}': {result.accounts} accounts, {result.contacts} contacts, "
-        f"{result.opportunities} opportunities.\n"
+        f"{result.opportunities} opportunities, {result.activities} activities.\n"
         f"Sign in with tenant={result.slug} email={result.email} password={password}\n"
         f"  curl -s -X POST http://{settings.host}:{settings.port}/auth/sign-in "
         "-H 'content-type: application/json' "

@@ -1,21 +1,28 @@
 """`caravan demo`: one demo tenant with a few hundred realistic accounts, contacts and
-opportunities."""
+opportunities and activities."""
 
 from __future__ import annotations
 
 import random
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from backend.context import Principal, RequestContext
 from backend.crm.accounts.service import accounts
+from backend.crm.activities.service import activities
 from backend.crm.contacts.service import contacts
 from backend.crm.opportunities.models import STAGES
 from backend.crm.opportunities.service import opportunities
 from backend.db.session import Database
 from backend.tenants.service import create_tenant
 
+CALL_NOTES = [
+    "Asked for a quote on the spring order",
+    "Unhappy with the last delivery; promised a call back",
+    "Budget approved; wants a demo next week",
+]
 DEALS = ["Annual licence", "Fleet renewal", "Pilot project", "Service contract", "Expansion"]
 # The usual weighted-pipeline probability of each stage (closed deals: certain either way).
 STAGE_PROBABILITY = {
@@ -158,6 +165,7 @@ class DemoResult:
     accounts: int
     contacts: int
     opportunities: int
+    activities: int = 0
 
 
 async def seed_demo(
@@ -178,7 +186,7 @@ async def seed_demo(
         channel="cli",
     )
     rng = random.Random(seed)
-    n_contacts = n_opportunities = 0
+    n_contacts = n_opportunities = n_activities = 0
     for i in range(n_accounts):
         suffix = rng.choice(SUFFIX)
         city, country, dial = rng.choice(CITIES)
@@ -198,7 +206,7 @@ async def seed_demo(
         )
         for _ in range(rng.randint(1, 4)):
             first, last = rng.choice(FIRST), rng.choice(LAST)
-            await contacts.create(
+            contact = await contacts.create(
                 ctx,
                 {
                     "first_name": first,
@@ -230,10 +238,41 @@ async def seed_demo(
                 },
             )
             n_opportunities += 1
+        for _ in range(rng.randint(0, 2)):
+            await activities.create(ctx, _demo_activity(rng, account, contact))
+            n_activities += 1
     return DemoResult(
         slug=slug,
         email=email,
         accounts=n_accounts,
         contacts=n_contacts,
         opportunities=n_opportunities,
+        activities=n_activities,
     )
+
+
+def _demo_activity(
+    rng: random.Random, account: dict[str, Any], contact: dict[str, Any]
+) -> dict[str, Any]:
+    """A call with notes (for caller lookup) or a meeting with a reminder (for the calendar)."""
+    start = datetime(2026, 12, 1, 9, tzinfo=UTC) + timedelta(
+        days=rng.randint(0, 60), hours=rng.randint(0, 8)
+    )
+    links = {"account_id": str(account["id"]), "contact_id": str(contact["id"])}
+    if rng.random() < 0.5:
+        return {
+            "kind": "call",
+            "subject": f"Call with {contact['last_name']}",
+            "notes": rng.choice(CALL_NOTES),
+            "starts_at": start.isoformat(),
+            "completed_at": (start + timedelta(minutes=15)).isoformat(),
+            **links,
+        }
+    return {
+        "kind": "meeting",
+        "subject": f"Meeting at {account['name']}",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=1)).isoformat(),
+        "remind_minutes_before": 30,
+        **links,
+    }

@@ -71,6 +71,9 @@ def make_settings(cluster: Cluster, **overrides: Any) -> Settings:
         "database_url": cluster.urls.app_url,
         "migration_database_url": cluster.urls.owner_url,
         "pool_size": 5,
+        # Session fixtures (tenant_a, tenant_b) sign in once; on a loaded machine the whole
+        # suite outlasts the default 10-minute access token.
+        "access_token_ttl_seconds": 1800,
     }
     values.update(overrides)
     return Settings(**values)

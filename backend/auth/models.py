@@ -57,6 +57,8 @@ class Tenant(TimestampMixin, Base):
     # prune` deletes older sealed rows, summarised by a signed checkpoint).
     history_retention_days: Mapped[int | None] = mapped_column(Integer)
     audit_retention_days: Mapped[int | None] = mapped_column(Integer)
+    # ISO 3166 region for phone numbers written without a country code (caller lookup).
+    default_region: Mapped[str] = mapped_column(String(2), nullable=False, server_default="US")
 
 
 class User(TenantMixin, Base):

@@ -13,25 +13,31 @@ from backend.auth.models import (
     TotpFactor,
     User,
 )
+from backend.calendar.models import CalendarFeed
 from backend.crm.accounts.models import Account
+from backend.crm.activities.models import Activity
 from backend.crm.contacts.models import Contact
 from backend.crm.opportunities.models import Opportunity
 from backend.db.base import Base
 from backend.history.changes import RecordChange
 from backend.history.events import SecurityEvent
 from backend.history.seals import AuditSeal
+from backend.lookup.models import PhoneNumber
 from backend.policy.models import Role, RoleRule, RoleScope, Team, TeamMember, UserRole
 
 __all__ = [
     "Account",
+    "Activity",
     "AuditSeal",
     "AuthFlow",
     "AuthSession",
     "AuthorizationCode",
     "Base",
+    "CalendarFeed",
     "Contact",
     "OAuthClient",
     "Opportunity",
+    "PhoneNumber",
     "RecordChange",
     "RecoveryCode",
     "RefreshToken",
@@ -56,6 +62,9 @@ TENANT_TABLES = (
     "accounts",
     "contacts",
     "opportunities",
+    "activities",
+    "phone_numbers",
+    "calendar_feeds",
     "security_events",
     "record_history",
     "audit_seals",

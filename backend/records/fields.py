@@ -7,7 +7,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -29,6 +29,7 @@ FieldKind = Literal[
     "decimal",
     "integer",
     "date",
+    "datetime",
 ]
 
 MAX_TAGS = 50
@@ -37,6 +38,10 @@ _PHONE = re.compile(r"^\+?[0-9 ()./-]{3,40}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # only this form (no week dates, no times)
+# ISO 8601 with a UTC offset (or Z), so an instant is never ambiguous across time zones.
+_DATETIME = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
 # PostgreSQL text cannot hold NUL; other C0 controls (but tab/newline) have no place in CRM data.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -129,11 +134,30 @@ def _check_date(spec: FieldSpec, value: Any) -> tuple[Any, FieldProblem | None]:
         return None, _problem(spec.name, "invalid_date", "must be a date, YYYY-MM-DD")
 
 
+def _check_datetime(spec: FieldSpec, value: Any) -> tuple[Any, FieldProblem | None]:
+    """Kind "datetime": an instant (stored timestamptz); a naive time is refused."""
+    message = "must be an ISO 8601 date-time with an offset, e.g. 2027-01-15T09:30:00+01:00"
+    if isinstance(value, datetime):
+        parsed: datetime | None = value
+    elif isinstance(value, str) and _DATETIME.fullmatch(value):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+    else:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None or parsed.utcoffset() is None:
+        return None, _problem(spec.name, "invalid_datetime", message)
+    return parsed, None
+
+
 def _check_kind(spec: FieldSpec, value: Any) -> tuple[Any, FieldProblem | None]:
     if spec.kind in ("integer", "decimal"):
         return _check_number(spec, value)
     if spec.kind == "date":
         return _check_date(spec, value)
+    if spec.kind == "datetime":
+        return _check_datetime(spec, value)
     if spec.kind == "choice":
         if not isinstance(value, str) or value not in spec.choices:
             return None, _problem(

@@ -12,7 +12,7 @@ Controllers and resolvers call this and nothing below it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +54,11 @@ Record = dict[str, Any]
 Records = list[Record]  # named, because RecordService.list shadows `list` in its body
 WITHHELD = "withheld_fields"  # on every record: the fields the caller's roles hide
 _members = table_of(TeamMember)
+# Called inside a write's transaction with the record before and after (None: created /
+# deleted), so derived data (e.g. the phone-number index) commits or fails with the change.
+WriteHook = Callable[
+    [AsyncConnection, RequestContext, EntitySpec, Record | None, Record | None], Awaitable[None]
+]
 
 
 @dataclass(frozen=True)
@@ -91,8 +96,9 @@ def scope_condition(table: Table, ctx: RequestContext, scope: str) -> ColumnElem
 
 
 class RecordService:
-    def __init__(self, spec: EntitySpec) -> None:
+    def __init__(self, spec: EntitySpec, hooks: Sequence[WriteHook] = ()) -> None:
         self.spec = spec
+        self.hooks = tuple(hooks)
         self.table = spec.table
         # Every column but tenant_id is part of a record as callers see it.
         self._columns = [c for c in self.table.c if c.name != "tenant_id"]
@@ -231,6 +237,7 @@ class RecordService:
             row = await self._write(conn, stmt)
             assert row is not None
             await record_created(conn, ctx, self.spec.name, row)
+            await self._after_write(conn, ctx, None, row)
         return self._mask(row, access)
 
     async def restore(self, ctx: RequestContext, snapshot: Mapping[str, Any]) -> Record:
@@ -254,6 +261,7 @@ class RecordService:
             row = await self._write(conn, stmt)
             assert row is not None
             await record_created(conn, ctx, self.spec.name, row, event="restore")
+            await self._after_write(conn, ctx, None, row)
         return self._mask(row, access)
 
     async def update(
@@ -286,6 +294,7 @@ class RecordService:
             row = await self._write(conn, stmt)
             assert row is not None
             await record_updated(conn, ctx, self.spec.name, before, row)
+            await self._after_write(conn, ctx, before, row)
             # Changed within the update scope, but shown only within the read scope.
             wider = access.may("read") and SCOPES.index(access.scopes["update"]) > SCOPES.index(
                 access.scopes["read"]
@@ -311,8 +320,19 @@ class RecordService:
                 await self._explain_missing(conn, visible, key)
             assert deleted is not None
             await record_deleted(conn, ctx, self.spec.name, dict(deleted))
+            await self._after_write(conn, ctx, dict(deleted), None)
 
     # -- helpers -------------------------------------------------------------------------
+    async def _after_write(
+        self,
+        conn: AsyncConnection,
+        ctx: RequestContext,
+        before: Record | None,
+        after: Record | None,
+    ) -> None:
+        for hook in self.hooks:
+            await hook(conn, ctx, self.spec, before, after)
+
     def parse_id(self, record_id: uuid.UUID | str) -> uuid.UUID:
         if isinstance(record_id, uuid.UUID):
             return record_id

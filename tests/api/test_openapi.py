@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-LIST_PARAMETERS = {"limit", "after", "q", "updated_since", "sort", "owner_id"}
+LIST_PARAMETERS = {"limit", "after", "q", "updated_since", "sort", "owner_id", "fields"}
 ENTITIES = [
     pytest.param(
         "accounts", "AccountCreate", "AccountUpdate", {"name"}, LIST_PARAMETERS, id="accounts"
@@ -19,6 +19,14 @@ ENTITIES = [
         {"last_name"},
         LIST_PARAMETERS | {"account_id"},
         id="contacts",
+    ),
+    pytest.param(
+        "activities",
+        "ActivityCreate",
+        "ActivityUpdate",
+        {"kind", "subject"},
+        LIST_PARAMETERS | {"account_id", "contact_id", "opportunity_id"},
+        id="activities",
     ),
 ]
 
@@ -98,5 +106,7 @@ async def test_record_endpoints_are_documented(
 
     assert "record_id" in parameters(item["get"], "path")
     assert "If-None-Match" in parameters(item["get"], "header")
+    assert "If-None-Match" in parameters(collection["get"], "header")  # list ETags
+    assert "fields" in parameters(item["get"], "query")
     assert "If-Match" in parameters(item["patch"], "header")
     assert "If-Match" in parameters(item["delete"], "header")

@@ -7,14 +7,17 @@ import pytest
 
 from backend.api.gql.errors import camel
 from backend.crm.accounts.service import ACCOUNT
+from backend.crm.activities.service import ACTIVITY
 from backend.crm.contacts.service import CONTACT
 from backend.records.spec import EntitySpec
 from tests.conftest import TenantUser, gql
 
 SYSTEM_FIELDS = {"id", "version", "created_at", "updated_at"}
+REQUIRED = {"kind": "note"}  # required fields that are not free text
 ENTITIES = [
     pytest.param(ACCOUNT, "Account", id="account"),
     pytest.param(CONTACT, "Contact", id="contact"),
+    pytest.param(ACTIVITY, "Activity", id="activity"),
 ]
 
 
@@ -60,7 +63,7 @@ async def test_rest_records_and_bodies_carry_every_field(
     }
     made = await client.post(
         f"/api/v1/{entity.plural}",
-        json={f: "Wire" for f, spec in entity.fields.items() if spec.required},
+        json={f: REQUIRED.get(f, "Wire") for f, spec in entity.fields.items() if spec.required},
         headers=tenant_a.headers,
     )
     assert made.status_code == 201, made.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bench import bench_history, bench_policy
+from tests.bench import bench_bandwidth, bench_history, bench_policy
 
 
 async def test_policy_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -15,3 +15,8 @@ async def test_policy_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None
 async def test_history_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     await bench_history.run(rounds=1, updates=4)
     assert "ratio with / without" in capsys.readouterr().out
+
+
+async def test_bandwidth_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    await bench_bandwidth.run(records=3)
+    assert "persisted hash" in capsys.readouterr().out

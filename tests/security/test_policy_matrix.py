@@ -21,6 +21,7 @@ import pytest
 
 from backend.api.gql.errors import camel
 from backend.crm.accounts.service import ACCOUNT
+from backend.crm.activities.service import ACTIVITY
 from backend.crm.contacts.service import CONTACT
 from backend.crm.opportunities.service import OPPORTUNITY
 from backend.records.spec import EntitySpec
@@ -56,8 +57,18 @@ CUSTOM: dict[str, dict[str, Any]] = {
     },
 }
 ROLES = {**BUILTIN, **CUSTOM}
-ENTITIES = {"account": ACCOUNT, "contact": CONTACT, "opportunity": OPPORTUNITY}
-GQL_TYPE = {"account": "Account", "contact": "Contact", "opportunity": "Opportunity"}
+ENTITIES = {
+    "account": ACCOUNT,
+    "contact": CONTACT,
+    "opportunity": OPPORTUNITY,
+    "activity": ACTIVITY,
+}
+GQL_TYPE = {
+    "account": "Account",
+    "contact": "Contact",
+    "opportunity": "Opportunity",
+    "activity": "Activity",
+}
 SKINS = ("rest", "graphql")
 SYSTEM = {"id", "version", "created_at", "updated_at"}
 
@@ -107,6 +118,13 @@ SAMPLE: dict[str, Any] = {
     "cost": "750.00",
     "next_step": "Send the offer",
     "description": "Fleet renewal",
+    "kind": "meeting",
+    "subject": "Quarterly review",
+    "starts_at": "2027-01-15T09:30:00+01:00",
+    "ends_at": "2027-01-15T10:30:00+01:00",
+    "due_at": "2027-01-14T17:00:00Z",
+    "remind_minutes_before": 30,
+    "completed_at": "2027-01-15T10:35:00Z",
 }
 
 
@@ -116,6 +134,7 @@ class World:
     users: dict[str, TenantUser]  # role -> a user holding only that role
     account_id: str  # an account to link contacts and opportunities to
     contact_id: str  # a contact to link opportunities to
+    opportunity_id: str  # an opportunity to link activities to
     owned: dict[tuple[str, str], dict[str, Any]]  # (role, entity) -> a record the user owns
 
     def value(self, field: str, role: str) -> Any:
@@ -126,6 +145,9 @@ class World:
         if field == "contact_id":
             owned = self.owned.get((role, "contact"))
             return owned["id"] if owned else self.contact_id
+        if field == "opportunity_id":
+            owned = self.owned.get((role, "opportunity"))
+            return owned["id"] if owned else self.opportunity_id
         if field == "owner_id":
             return str(self.users[role].user_id)
         return SAMPLE[field]
@@ -184,9 +206,14 @@ async def world(services: Services, client: httpx.AsyncClient) -> World:
         )
         token = (await sign_in(client, admin.slug, email, PASSWORD))["access_token"]
         users[role] = TenantUser(admin.tenant_id, admin.slug, user_id, email, token)
-    world = World(admin=admin, users=users, account_id="", contact_id="", owned={})
+    world = World(
+        admin=admin, users=users, account_id="", contact_id="", opportunity_id="", owned={}
+    )
     world.account_id = (await _create(client, admin, "account", {"name": "Link target"}))["id"]
     world.contact_id = (await _create(client, admin, "contact", {"last_name": "Link target"}))["id"]
+    world.opportunity_id = (
+        await _create(client, admin, "opportunity", _full_body(world, "opportunity"))
+    )["id"]
     for role, user in users.items():
         for entity in ENTITIES:
             record = await _create(client, admin, entity, _full_body(world, entity))

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from cross_web import HTTPException
+from graphql import GraphQLError
 from litestar import Request
 from litestar.datastructures import Headers, State
 from litestar.types import ControllerRouterHandler
-from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.litestar import make_graphql_controller
 from strawberry.types import ExecutionResult
 
 from backend.api.gql.context import GraphQLContext, build_context
 from backend.api.gql.errors import convert_errors
+from backend.api.gql.persisted import (
+    PersistedQueries,
+    PersistedQueryMismatch,
+    PersistedQueryNotFound,
+    load_operations,
+)
 from backend.api.gql.schema import schema
 
 
@@ -32,7 +40,43 @@ def graphql_controller() -> ControllerRouterHandler:
         allow_queries_via_get=False,
     )
 
+    persisted = PersistedQueries(load_operations())
+
     class Controller(base):  # type: ignore[valid-type,misc]
+        async def execute_single(
+            self,
+            request: Request[Any, Any, Any],
+            request_adapter: Any,
+            sub_response: Any,
+            context: Any,
+            root_value: Any,
+            request_data: GraphQLRequestData,
+        ) -> ExecutionResult:
+            # A persisted-query hash stands for its document (backend/api/gql/persisted.py).
+            try:
+                query = persisted.resolve(request_data.query, request_data.extensions)
+            except PersistedQueryMismatch as exc:
+                raise HTTPException(400, str(exc)) from None
+            except PersistedQueryNotFound:
+                return ExecutionResult(
+                    data=None,
+                    errors=[
+                        GraphQLError(
+                            "PersistedQueryNotFound",
+                            extensions={"code": "PERSISTED_QUERY_NOT_FOUND"},
+                        )
+                    ],
+                )
+            result: ExecutionResult = await super().execute_single(
+                request,
+                request_adapter,
+                sub_response,
+                context,
+                root_value,
+                replace(request_data, query=query),
+            )
+            return result
+
         def parse_json(self, data: str | bytes) -> Any:
             # Strawberry assumes an object or list: any other JSON value (or non-UTF-8 bytes)
             # would otherwise end in a 500.

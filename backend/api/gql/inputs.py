@@ -3,7 +3,7 @@ declared once (in crm/<entity>/service.py) for both skins."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,8 @@ def _graphql_type(spec: FieldSpec) -> Any:
         return Decimal
     if spec.kind == "date":
         return date
+    if spec.kind == "datetime":
+        return datetime
     return str
 
 

@@ -89,6 +89,14 @@ class Opportunity:
             info.context, contacts, uuid.UUID(self.contact_id), Contact.from_record
         )
 
+    @strawberry.field(description="The first activities about this opportunity, by id.")  # type: ignore[untyped-decorator]
+    async def activities(
+        self, info: Info[GraphQLContext, None], first: int = 20
+    ) -> Connection[Annotated[Activity, strawberry.lazy("backend.api.gql.activities")]]:
+        from backend.api.gql.activities import activities_of
+
+        return await activities_of(info.context, "opportunity_id", self.id, first)
+
 
 async def opportunities_of(
     context: GraphQLContext, column: str, parent_id: str, first: int
@@ -129,6 +137,7 @@ class OpportunityPayload:
 
 
 if TYPE_CHECKING:
+    from backend.api.gql.activities import Activity
     from backend.api.gql.history import HistoryEntry
 
     CreateOpportunityInput: TypeAlias = object

@@ -15,8 +15,10 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from backend.api.gql.activities import ActivityMutation, ActivityQuery
 from backend.api.gql.auth_admin import AuthAdminMutation, AuthAdminQuery
 from backend.api.gql.history import HistoryMutation, HistoryQuery
+from backend.api.gql.lookup import LookupQuery
 from backend.api.gql.opportunities import OpportunityMutation, OpportunityQuery
 from backend.api.gql.policy import PolicyMutation, PolicyQuery
 from backend.api.gql.resolvers import RecordMutation, RecordQuery
@@ -37,11 +39,27 @@ class CaravanSchema(strawberry.Schema):
 
 # Each capability contributes its own root fields; add its types here.
 Query = merge_types(
-    "Query", (RecordQuery, OpportunityQuery, PolicyQuery, AuthAdminQuery, HistoryQuery)
+    "Query",
+    (
+        RecordQuery,
+        OpportunityQuery,
+        PolicyQuery,
+        AuthAdminQuery,
+        HistoryQuery,
+        ActivityQuery,
+        LookupQuery,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
-    (RecordMutation, OpportunityMutation, PolicyMutation, AuthAdminMutation, HistoryMutation),
+    (
+        RecordMutation,
+        OpportunityMutation,
+        PolicyMutation,
+        AuthAdminMutation,
+        HistoryMutation,
+        ActivityMutation,
+    ),
 )
 
 schema = CaravanSchema(

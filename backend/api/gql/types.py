@@ -104,6 +104,14 @@ class Account:
 
         return await opportunities_of(info.context, "account_id", self.id, first)
 
+    @strawberry.field(description="The first activities of this account, by id.")  # type: ignore[untyped-decorator]
+    async def activities(
+        self, info: Info[GraphQLContext, None], first: int = 20
+    ) -> Connection[Annotated[Activity, strawberry.lazy("backend.api.gql.activities")]]:
+        from backend.api.gql.activities import activities_of
+
+        return await activities_of(info.context, "account_id", self.id, first)
+
 
 @strawberry.type
 class Contact:
@@ -159,6 +167,14 @@ class Contact:
 
         return await opportunities_of(info.context, "contact_id", self.id, first)
 
+    @strawberry.field(description="The first activities of this contact, by id.")  # type: ignore[untyped-decorator]
+    async def activities(
+        self, info: Info[GraphQLContext, None], first: int = 20
+    ) -> Connection[Annotated[Activity, strawberry.lazy("backend.api.gql.activities")]]:
+        from backend.api.gql.activities import activities_of
+
+        return await activities_of(info.context, "contact_id", self.id, first)
+
 
 # -- list arguments ----------------------------------------------------------------------
 @strawberry.enum
@@ -213,6 +229,7 @@ class UpdateInput(Protocol):
 
 
 if TYPE_CHECKING:
+    from backend.api.gql.activities import Activity
     from backend.api.gql.history import HistoryEntry
     from backend.api.gql.opportunities import Opportunity
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any
 
 import msgspec
@@ -19,6 +20,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
 
 from backend.api.rest.bodies import create_body, update_body
+from backend.api.rest.sparse import encode_with_etag, parse_fields, sparse
 from backend.context import RequestContext
 from backend.errors import BadRequest, PreconditionRequired
 from backend.history import reading
@@ -100,7 +102,8 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
     )
     tags = [spec.plural]
 
-    async def list_records(ctx: RequestContext, **params: Any) -> dict[str, Any]:
+    async def list_records(ctx: RequestContext, **params: Any) -> Response[Any]:
+        fields = parse_fields(spec, params.get("fields"))
         query = build_list_query(
             spec,
             limit=params.get("limit"),
@@ -110,7 +113,13 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
             updated_since=params.get("updated_since"),
             sort=params.get("sort"),
         )
-        return page_body(await service.list(ctx, query))
+        page = await service.list(ctx, query)
+        body = page_body(replace(page, items=[sparse(r, fields) for r in page.items]))
+        content, tag = encode_with_etag(body)
+        if_none_match = params.get("if_none_match")
+        if if_none_match is not None and none_match(if_none_match, tag.removeprefix("W/")):
+            return Response(None, status_code=HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+        return Response(content, media_type="application/json", headers={"ETag": tag})
 
     list_params = [
         ctx_param,
@@ -122,9 +131,13 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
             "sort", str, description=f"one of {', '.join(spec.sort_columns)}; '-' for descending"
         ),
         *(_query(name, str, description="UUID") for name in spec.filter_columns),
+        _query("fields", str, description="comma-separated fields to return (id, version kept)"),
+        inspect.Parameter(
+            "if_none_match", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=IfNoneMatch
+        ),
     ]
     list_handler = get("/", summary=f"List {spec.plural}", tags=tags)(
-        _with_signature(list_records, list_params, dict[str, Any])
+        _with_signature(list_records, list_params, Response[Any])
     )
 
     @get("/{record_id:str}", summary=f"Get one {spec.name}", tags=tags)
@@ -132,12 +145,17 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
         ctx: NamedDependency[RequestContext],
         record_id: FromPath[str],
         if_none_match: IfNoneMatch = None,
+        fields: Annotated[
+            str | None,
+            QueryParameter(description="comma-separated fields to return (id, version kept)"),
+        ] = None,
     ) -> Response[Any]:
+        wanted = parse_fields(spec, fields)
         record = await service.get(ctx, record_id)
         tag = etag(record)
         if if_none_match is not None and none_match(if_none_match, tag):
             return Response(None, status_code=HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
-        return Response(record, headers={"ETag": tag})
+        return Response(sparse(record, wanted), headers={"ETag": tag})
 
     async def create_record(ctx: RequestContext, data: msgspec.Struct) -> Response[Any]:
         record = await service.create(ctx, _provided(data))

@@ -9,14 +9,17 @@ from litestar.types import ControllerRouterHandler
 
 from backend.api.auth_header import authenticate
 from backend.api.rest.auth import AuthController
+from backend.api.rest.calendar import CalendarFeedController, VCardController, calendar_feed
 from backend.api.rest.health import health, ready
 from backend.api.rest.history import HistoryController
+from backend.api.rest.lookup import LookupController, TenantSettingsController
 from backend.api.rest.oauth import OAuthController
 from backend.api.rest.policy import RolesController, TeamsController, UserAccessController
 from backend.api.rest.records import record_router
 from backend.api.rest.security import SECURITY_CONTROLLERS
 from backend.context import RequestContext
 from backend.crm.accounts.service import accounts
+from backend.crm.activities.service import activities
 from backend.crm.contacts.service import contacts
 from backend.crm.opportunities.service import opportunities
 
@@ -39,7 +42,9 @@ def rest_handlers() -> list[ControllerRouterHandler]:
         record_router(accounts, "Account", provide),
         record_router(contacts, "Contact", provide),
         record_router(opportunities, "Opportunity", provide),
+        record_router(activities, "Activity", provide),
         OAuthController,
+        calendar_feed,
         Router(
             path="/",
             route_handlers=[
@@ -48,6 +53,10 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 RolesController,
                 UserAccessController,
                 TeamsController,
+                LookupController,
+                TenantSettingsController,
+                CalendarFeedController,
+                VCardController,
             ],
             dependencies={"ctx": provide},
         ),

@@ -6,6 +6,7 @@ from backend.auth.models import User
 from backend.crm.accounts.models import Account
 from backend.crm.address import ADDRESS_FIELDS
 from backend.db.base import table_of
+from backend.lookup.phones import index_phones
 from backend.records.fields import FieldSpec
 from backend.records.service import RecordService
 from backend.records.spec import EntitySpec
@@ -29,4 +30,5 @@ ACCOUNT = EntitySpec(
     references={"owner_id": table_of(User)},
 )
 
-accounts = RecordService(ACCOUNT)
+# The phone-number index (caller lookup) changes in the same transaction as the record.
+accounts = RecordService(ACCOUNT, hooks=(index_phones,))

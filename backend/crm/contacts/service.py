@@ -7,6 +7,7 @@ from backend.crm.accounts.service import ACCOUNT
 from backend.crm.address import ADDRESS_FIELDS
 from backend.crm.contacts.models import Contact
 from backend.db.base import table_of
+from backend.lookup.phones import index_phones
 from backend.records.fields import FieldSpec
 from backend.records.service import RecordService
 from backend.records.spec import EntitySpec
@@ -37,4 +38,5 @@ CONTACT = EntitySpec(
     },
 )
 
-contacts = RecordService(CONTACT)
+# The phone-number index (caller lookup) changes in the same transaction as the record.
+contacts = RecordService(CONTACT, hooks=(index_phones,))

@@ -1,0 +1,60 @@
+"""Tenant settings a tenant admin may change through the API (for now: the default phone
+region that caller lookup reads numbers without a country code in)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from backend.auth.models import Tenant
+from backend.context import RequestContext
+from backend.db.base import table_of
+from backend.errors import ValidationFailed
+from backend.history.events import EventType, record_event
+from backend.lookup.phones import reindex_phones, valid_region
+from backend.policy.admin import admin_policy
+
+_tenants = table_of(Tenant)
+
+
+@dataclass(frozen=True)
+class TenantSettings:
+    default_region: str
+
+
+async def get_settings(ctx: RequestContext) -> TenantSettings:
+    async with ctx.session.transaction() as conn:
+        await admin_policy(conn, ctx)
+        stmt = select(_tenants.c.default_region).where(_tenants.c.id == ctx.tenant_id)
+        region = (await conn.execute(stmt)).scalar_one()
+    return TenantSettings(default_region=region)
+
+
+async def update_settings(ctx: RequestContext, *, default_region: str | None) -> TenantSettings:
+    if default_region is not None and not valid_region(default_region):
+        raise ValidationFailed.one(
+            "default_region", "invalid_region", "must be an ISO 3166-1 alpha-2 region, e.g. US"
+        )
+    async with ctx.session.transaction() as conn:
+        await admin_policy(conn, ctx)
+        stmt = select(_tenants.c.default_region).where(_tenants.c.id == ctx.tenant_id)
+        before = (await conn.execute(stmt)).scalar_one()
+        if default_region is not None and default_region != before:
+            await conn.execute(
+                update(_tenants)
+                .where(_tenants.c.id == ctx.tenant_id)
+                .values(default_region=default_region)
+            )
+            # Numbers stored without a country code now mean something else: re-read them all.
+            await reindex_phones(conn, ctx.tenant_id, default_region)
+            await record_event(
+                conn,
+                ctx.tenant_id,
+                EventType.TENANT_SETTINGS_CHANGED,
+                actor_user_id=ctx.user_id,
+                request_id=ctx.request_id,
+                channel=ctx.channel,
+                details={"default_region": {"old": before, "new": default_region}},
+            )
+    return TenantSettings(default_region=default_region or before)
