@@ -20,7 +20,9 @@ from backend.db.base import Base
 from backend.history.changes import RecordChange
 from backend.history.events import SecurityEvent
 from backend.history.seals import AuditSeal
+from backend.idempotency.models import IdempotencyKey
 from backend.policy.models import Role, RoleRule, RoleScope, Team, TeamMember, UserRole
+from backend.sync.models import SyncDevice, SyncOutcome
 
 __all__ = [
     "Account",
@@ -30,6 +32,7 @@ __all__ = [
     "AuthorizationCode",
     "Base",
     "Contact",
+    "IdempotencyKey",
     "OAuthClient",
     "Opportunity",
     "RecordChange",
@@ -40,6 +43,8 @@ __all__ = [
     "RoleScope",
     "SecurityEvent",
     "SigningKey",
+    "SyncDevice",
+    "SyncOutcome",
     "Team",
     "TeamMember",
     "Tenant",
@@ -73,4 +78,8 @@ TENANT_TABLES = (
     "user_roles",
     "teams",
     "team_members",
+    # Mobile sync (backend/sync, backend/idempotency): devices, push outcomes, retried POSTs.
+    "sync_devices",
+    "sync_outcomes",
+    "idempotency_keys",
 )
