@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.db.base import table_of
@@ -56,18 +56,20 @@ async def fields_changed_since(
     if updates <= 0:
         return set()
     h = _history
+    # PostgreSQL has no max(uuid); a uuid's text sorts as its bytes do.
+    row_order = cast(h.c.id, Text)
     this_record = (h.c.tenant_id == tenant_id, h.c.entity == entity, h.c.record_id == record_id)
     born = (
-        select(func.max(h.c.id))
+        select(func.max(row_order))
         .where(*this_record, h.c.event.in_(("create", "restore")))
         .scalar_subquery()
     )
     recent = (
         select(h.c.txid)
-        .where(*this_record, h.c.event == "update", h.c.id > func.coalesce(born, h.c.id))
+        .where(*this_record, h.c.event == "update", row_order > func.coalesce(born, ""))
         .group_by(h.c.txid)
         # Row ids are uuid7, made after the row lock was taken: the record's own order.
-        .order_by(func.max(h.c.id).desc())
+        .order_by(func.max(row_order).desc())
         .limit(updates)
         .subquery()
     )

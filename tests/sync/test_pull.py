@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import httpx
 
+from backend.context import RequestContext
+from backend.crm.contacts.service import contacts
 from backend.runtime import Services
 from tests.conftest import new_tenant
 from tests.security.policy_helpers import (
@@ -174,3 +176,21 @@ async def test_an_entity_the_role_may_not_read_is_refused_when_named(
     assert contact["id"] in ops(changes)
     response = await client.get("/api/v1/sync?entities=accounts", headers=reader.headers)
     assert_problem(response, 403)
+
+
+async def test_a_change_committed_late_by_an_earlier_transaction_is_not_missed(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    """A transaction that began before a sync and commits after it still reaches the phone on
+    the next sync, although its change is older than the cursor the phone got."""
+    admin = await new_tenant(services, client, "sync-late")
+    _, cursor = await pull_all(client, admin)
+    principal = await services.tokens.authenticate(admin.token)
+    slow = RequestContext(principal=principal, db=services.db, channel="rest")
+    async with slow.session.request_scope():
+        late = await contacts.create(slow, {"last_name": "Late"})
+        quick = await create_record(client, admin, "contacts", {"last_name": "Quick"})
+        changes, cursor = await pull_all(client, admin, cursor)
+        assert ops(changes) == {quick["id"]: "upsert"}
+    changes, _ = await pull_all(client, admin, cursor)
+    assert str(late["id"]) in ops(changes)
