@@ -20,6 +20,7 @@ from backend.api.gql.history import HistoryMutation, HistoryQuery
 from backend.api.gql.opportunities import OpportunityMutation, OpportunityQuery
 from backend.api.gql.policy import PolicyMutation, PolicyQuery
 from backend.api.gql.resolvers import RecordMutation, RecordQuery
+from backend.api.gql.sync import SyncMutation, SyncQuery
 from backend.api.gql.transaction import OperationTransaction
 
 MAX_DEPTH = 10
@@ -37,11 +38,18 @@ class CaravanSchema(strawberry.Schema):
 
 # Each capability contributes its own root fields; add its types here.
 Query = merge_types(
-    "Query", (RecordQuery, OpportunityQuery, PolicyQuery, AuthAdminQuery, HistoryQuery)
+    "Query", (RecordQuery, OpportunityQuery, PolicyQuery, AuthAdminQuery, HistoryQuery, SyncQuery)
 )
 Mutation = merge_types(
     "Mutation",
-    (RecordMutation, OpportunityMutation, PolicyMutation, AuthAdminMutation, HistoryMutation),
+    (
+        RecordMutation,
+        OpportunityMutation,
+        PolicyMutation,
+        AuthAdminMutation,
+        HistoryMutation,
+        SyncMutation,
+    ),
 )
 
 schema = CaravanSchema(
