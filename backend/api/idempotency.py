@@ -27,6 +27,7 @@ from backend.runtime import Services
 HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255
 MAX_BUFFERED_BODY = 1_000_001  # above the app's body limit: the app refuses such a request
+MAX_STORED_BODY = 2_000_000  # a larger answer is not kept: a retry runs again
 _KEPT_HEADERS = ("content-type", "content-encoding", "location", "etag", "vary")
 _NOT_FINAL = {408, 429}  # the client may retry these: they are not the request's answer
 
@@ -139,17 +140,20 @@ class IdempotencyMiddleware:
         status = 0
         headers: dict[str, str] = {}
         chunks: list[bytes] = []
+        size = 0
 
         async def capture(message: Message) -> None:
-            nonlocal status
+            nonlocal status, size
             if message["type"] == "http.response.start":
                 status = message["status"]
                 for name, value in message.get("headers", []):
                     lowered = name.decode("latin-1").lower()
                     if lowered in _KEPT_HEADERS:
                         headers[lowered] = value.decode("latin-1")
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
+            elif message["type"] == "http.response.body" and size <= MAX_STORED_BODY:
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                chunks.append(chunk)
             await send(message)
 
         db = self.services.db
@@ -158,7 +162,7 @@ class IdempotencyMiddleware:
         except BaseException:
             await store.release(db, principal, key)
             raise
-        if 0 < status < 500 and status not in _NOT_FINAL:
+        if 0 < status < 500 and status not in _NOT_FINAL and size <= MAX_STORED_BODY:
             response = store.StoredResponse(status, headers, b"".join(chunks))
             await store.complete(db, principal, key, response)
         else:

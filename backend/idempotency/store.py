@@ -10,7 +10,6 @@ key is released and a retry runs again.
 from __future__ import annotations
 
 import enum
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -69,6 +68,15 @@ async def claim(db: Database, principal: Principal, key: str, request_hash: str)
         "expires_at": now + KEY_LIFETIME,
     }
     async with db.tenant_transaction(principal.tenant_id) as conn:
+        # The user's expired keys go as they claim new ones: storage stays bounded per user.
+        await conn.execute(
+            delete(_keys).where(
+                _keys.c.tenant_id == principal.tenant_id,
+                _keys.c.user_id == principal.user_id,
+                _keys.c.expires_at <= now,
+                _keys.c.key != key,
+            )
+        )
         inserted = (
             await conn.execute(
                 insert(_keys)
@@ -129,12 +137,3 @@ async def release(db: Database, principal: Principal, key: str) -> None:
     """Forget a claim whose request failed on the server's side: a retry runs again."""
     async with db.tenant_transaction(principal.tenant_id) as conn:
         await conn.execute(delete(_keys).where(_mine(principal, key)))
-
-
-async def prune(db: Database, tenant_id: uuid.UUID) -> int:
-    """Delete a tenant's expired keys; how many."""
-    async with db.tenant_transaction(tenant_id) as conn:
-        result = await conn.execute(
-            delete(_keys).where(_keys.c.expires_at <= func.now()).returning(_keys.c.id)
-        )
-        return len(result.all())

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from backend.api.idempotency import fingerprint
 from backend.idempotency import store
@@ -161,3 +162,21 @@ async def test_graphql_mutations_honour_the_key(
     assert_problem(refused, 422, "idempotency_key_reused")
     plain = await gql(client, admin, "{ contacts(first: 5) { edges { node { id } } } }")
     assert len(plain["data"]["contacts"]["edges"]) == 2
+
+
+async def test_a_key_expires_after_a_day(services: Services, client: httpx.AsyncClient) -> None:
+    admin = await new_tenant(services, client, "idem-ttl")
+    first = await client.post(
+        "/api/v1/contacts", json={"last_name": "Day one"}, headers=_keyed(admin, "daily")
+    )
+    assert first.status_code == 201
+    # A day passes (the stored answer's expiry moved into the past).
+    async with services.db.tenant_transaction(admin.tenant_id) as conn:
+        await conn.execute(
+            text("update idempotency_keys set expires_at = now() - interval '1 second'")
+        )
+    again = await client.post(
+        "/api/v1/contacts", json={"last_name": "Day two"}, headers=_keyed(admin, "daily")
+    )
+    assert again.status_code == 201 and "idempotent-replayed" not in again.headers
+    assert await _count(client, admin, "Day two") == 1

@@ -4,6 +4,7 @@ nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -265,3 +266,26 @@ async def test_bad_batches_are_refused_whole(services: Services, client: httpx.A
         assert_problem(response, 400, code, field)
     listed = await client.get("/api/v1/contacts", headers=admin.headers)
     assert listed.json()["items"] == []
+
+
+async def test_the_same_batch_pushed_twice_at_once_applies_once(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "push-race")
+    batch = [
+        {
+            "client_id": f"n{i}",
+            "entity": "contacts",
+            "op": "create",
+            "fields": {"last_name": "Race"},
+        }
+        for i in range(3)
+    ]
+    first, second = await asyncio.gather(
+        push(client, admin, batch, device_id="racer"), push(client, admin, batch, device_id="racer")
+    )
+    assert first == second
+    listed = await client.get("/api/v1/contacts?limit=200", headers=admin.headers)
+    assert sorted(c["id"] for c in listed.json()["items"]) == sorted(
+        r["id"] for r in first.values()
+    )
