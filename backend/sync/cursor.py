@@ -8,6 +8,7 @@ history rows):
 - `until`: the snapshot xmin taken when this round began; the next round's `since`.
 - `after`: where paging stopped inside a round: (entity, id) while the first sync walks the
   working set (`since` is None), (txid, entity, id) while it walks the changes.
+- `stamp`: what decided the caller's visibility then (backend/sync/visibility.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +25,7 @@ from backend.errors import BadRequest
 
 _PREFIX = "s1."
 _MAX_LENGTH = 512
+_STAMP = re.compile(r"^[0-9a-f]{16}$")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class SyncCursor:
     after_txid: int | None = None
     after_entity: str | None = None
     after_id: uuid.UUID | None = None
+    stamp: str | None = None
 
 
 def encode(cursor: SyncCursor) -> str:
@@ -41,6 +45,7 @@ def encode(cursor: SyncCursor) -> str:
         cursor.after_txid,
         cursor.after_entity,
         None if cursor.after_id is None else str(cursor.after_id),
+        cursor.stamp,
     ]
     data = json.dumps(raw, separators=(",", ":")).encode()
     return _PREFIX + base64.urlsafe_b64encode(data).decode().rstrip("=")
@@ -66,7 +71,10 @@ def decode(text: str) -> SyncCursor:
         raw = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise invalid_cursor() from None
-    if not isinstance(raw, list) or len(raw) != 5:
+    if not isinstance(raw, list) or len(raw) != 6:
+        raise invalid_cursor()
+    stamp = raw[5]
+    if not isinstance(stamp, str) or not _STAMP.match(stamp):
         raise invalid_cursor()
     since, until = _xid(raw[0], optional=True), _xid(raw[1], optional=False)
     after_txid, entity, record_id = _xid(raw[2], optional=True), raw[3], raw[4]
@@ -85,4 +93,4 @@ def decode(text: str) -> SyncCursor:
         after_id = None if record_id is None else uuid.UUID(str(record_id))
     except ValueError:
         raise invalid_cursor() from None
-    return SyncCursor(since, until, after_txid, entity, after_id)
+    return SyncCursor(since, until, after_txid, entity, after_id, stamp)

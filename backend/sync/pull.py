@@ -28,6 +28,7 @@ from backend.policy.scopes import require_scope
 from backend.records.service import Record, RecordService, owner_scope
 from backend.sync.cursor import SyncCursor, invalid_cursor
 from backend.sync.entities import by_history_name, synced
+from backend.sync.visibility import visibility_stamp
 
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
@@ -49,6 +50,8 @@ class ChangeSet:
     changes: list[Change]
     cursor: SyncCursor
     has_more: bool
+    # A new working set starts here: drop the local copy, then apply the changes.
+    reset: bool = False
 
 
 async def snapshot_xmin(conn: AsyncConnection) -> int:
@@ -68,8 +71,12 @@ async def read_changes(
     `entities` are collection names (None: every entity the caller may read; a named one the
     caller may not read is refused). Runs on the caller's transaction `conn`."""
     services = await _readable(ctx, conn, entities)
-    if cursor is None:
-        cursor = SyncCursor(since=None, until=await snapshot_xmin(conn))
+    stamp = await visibility_stamp(ctx, conn)
+    reset = cursor is None or cursor.stamp != stamp
+    if cursor is None or reset:
+        # A first sync, or what the caller may see changed without a record changing (roles,
+        # field rules, scopes, teammates): start over with the working set.
+        cursor = SyncCursor(since=None, until=await snapshot_xmin(conn), stamp=stamp)
     elif cursor.after_entity is None:
         # A new round: it will end at the transactions still running now.
         now = await snapshot_xmin(conn)
@@ -83,8 +90,9 @@ async def read_changes(
     else:
         changes, position = await _changes_since(ctx, conn, services, cursor, limit)
     if position is not None:
-        return ChangeSet(changes, position, has_more=True)
-    return ChangeSet(changes, SyncCursor(since=cursor.until, until=cursor.until), has_more=False)
+        return ChangeSet(changes, position, has_more=True, reset=reset)
+    end = SyncCursor(since=cursor.until, until=cursor.until, stamp=stamp)
+    return ChangeSet(changes, end, has_more=False, reset=reset)
 
 
 async def _readable(

@@ -18,6 +18,7 @@ class SyncPage:
     changes: list[Change]
     cursor: str  # send it back as `cursor` for the next page (or the next sync)
     has_more: bool  # another page follows at once: ask again with the new cursor
+    reset: bool  # a new working set follows: drop the local copy before applying
 
 
 @dataclass(frozen=True)
@@ -54,4 +55,4 @@ async def pull_changes(
                 name=device.name,
                 platform=device.platform,
             )
-    return SyncPage(page.changes, token, page.has_more)
+    return SyncPage(page.changes, token, page.has_more, page.reset)

@@ -121,12 +121,12 @@ async def _b0(dsn: str, tenant_id: uuid.UUID, since: int, limit: int) -> float:
         await conn.close()
 
 
-async def _service_read(ctx: RequestContext, since: int, limit: int) -> float:
+async def _service_read(ctx: RequestContext, cursor: cursors.SyncCursor, limit: int) -> float:
     start = time.perf_counter()
     async with ctx.session.transaction() as conn:
-        page = await read_changes(ctx, conn, None, cursors.SyncCursor(since, since), limit)
+        page = await read_changes(ctx, conn, None, cursor, limit)
     elapsed = time.perf_counter() - start
-    assert page.changes
+    assert page.changes and not page.reset
     return elapsed
 
 
@@ -170,7 +170,8 @@ async def run(records: int, rounds: int) -> None:
                     "/api/v1/sync", params={"cursor": cursor, "limit": PAGE}, headers=headers
                 )
                 cursor = first.json()["cursor"]
-            since = cursors.decode(cursor).since
+            yesterday = cursors.decode(cursor)
+            since = yesterday.since
             assert since is not None
             # The day: every record changes once.
             for record in made:
@@ -195,7 +196,7 @@ async def run(records: int, rounds: int) -> None:
                 for read in ("service", "raw", "raw", "service"):
                     gc.collect()
                     if read == "service":
-                        service_s.append(await _service_read(ctx, since, PAGE))
+                        service_s.append(await _service_read(ctx, yesterday, PAGE))
                     else:
                         raw_s.append(await _b0(dsn, created.tenant_id, since, PAGE))
         await services.db.dispose()

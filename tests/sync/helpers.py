@@ -30,6 +30,7 @@ async def pull_all(
     changes: list[dict[str, Any]] = []
     while True:
         page = await pull(client, user, cursor, **params)
+        assert page["reset"] is (cursor is None), "a reset only on a first sync here"
         changes.extend(page["changes"])
         cursor = page["cursor"]
         if not page["has_more"]:

@@ -48,6 +48,8 @@ class Phone:
             if self.cursor is not None:
                 params["cursor"] = self.cursor
             page = await self._call("GET", params=params)
+            if page["reset"]:
+                self.records.clear()
             for change in page["changes"]:
                 key = (change["entity"], change["id"])
                 if change["op"] == "delete":

@@ -4,16 +4,19 @@ bad cursor refused."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from backend.context import RequestContext
 from backend.crm.contacts.service import contacts
 from backend.runtime import Services
-from tests.conftest import new_tenant
+from tests.conftest import TenantUser, new_tenant
 from tests.security.policy_helpers import (
     assert_problem,
     create_record,
     create_role,
+    role_ids,
     user_with_roles,
 )
 from tests.sync.helpers import ops, patch, pull, pull_all
@@ -194,3 +197,64 @@ async def test_a_change_committed_late_by_an_earlier_transaction_is_not_missed(
         assert ops(changes) == {quick["id"]: "upsert"}
     changes, _ = await pull_all(client, admin, cursor)
     assert str(late["id"]) in ops(changes)
+
+
+async def _reset_sync(
+    client: httpx.AsyncClient, user: TenantUser, cursor: str
+) -> tuple[bool, dict[str, dict[str, Any]], str]:
+    """The next sync after a change of who-sees-what: (reset?, records by id, cursor)."""
+    first = await pull(client, user, cursor)
+    rest, cursor = (
+        await pull_all(client, user, first["cursor"])
+        if first["has_more"]
+        else ([], first["cursor"])
+    )
+    changes = first["changes"] + rest
+    return first["reset"], {c["id"]: c["record"] for c in changes}, cursor
+
+
+async def test_a_role_change_restarts_the_working_set(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    """Field rules changed without any record changing: the phone is told to start over, and
+    the new working set no longer carries the field."""
+    admin = await new_tenant(services, client, "sync-role")
+    rep = await user_with_roles(services, client, admin, "rep", ["salesperson"])
+    contact = await create_record(client, rep, "contacts", {"last_name": "E", "email": "e@x.io"})
+    _, cursor = await pull_all(client, rep)
+    no_email = await create_role(client, admin, "no_email", [("deny", "contact.email", "*")])
+    roles = await role_ids(client, admin)
+    assigned = await client.put(
+        f"/api/v1/users/{rep.user_id}/roles",
+        headers=admin.headers,
+        json={"role_ids": [roles["salesperson"], no_email]},
+    )
+    assert assigned.status_code == 200, assigned.text
+    reset, records, cursor = await _reset_sync(client, rep, cursor)
+    assert reset is True
+    assert "email" not in records[contact["id"]]
+    assert "email" in records[contact["id"]]["withheld_fields"]
+    # Then plain deltas again.
+    again = await pull(client, rep, cursor)
+    assert (again["reset"], again["changes"]) == (False, [])
+
+
+async def test_a_team_change_restarts_the_working_set(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "sync-team")
+    boss = await user_with_roles(services, client, admin, "boss", ["sales_manager"])
+    rep = await user_with_roles(services, client, admin, "rep", ["salesperson"])
+    theirs = await create_record(client, rep, "contacts", {"last_name": "Rep's"})
+    first, cursor = await pull_all(client, boss)
+    assert theirs["id"] not in ops(first)
+    team = await client.post("/api/v1/teams", headers=admin.headers, json={"name": "west"})
+    members = f"/api/v1/teams/{team.json()['id']}/members"
+    both = {"user_ids": [str(boss.user_id), str(rep.user_id)]}
+    assert (await client.put(members, headers=admin.headers, json=both)).status_code == 200
+    reset, records, cursor = await _reset_sync(client, boss, cursor)
+    assert reset is True and theirs["id"] in records
+    alone = {"user_ids": [str(boss.user_id)]}
+    assert (await client.put(members, headers=admin.headers, json=alone)).status_code == 200
+    reset, records, cursor = await _reset_sync(client, boss, cursor)
+    assert reset is True and theirs["id"] not in records

@@ -68,6 +68,9 @@ class SyncPage:
     changes: list[SyncChange]
     cursor: str = strawberry.field(description="Pass it back for the next page or sync")
     has_more: bool
+    reset: bool = strawberry.field(
+        description="A new working set follows: drop the local copy before applying changes"
+    )
 
 
 @strawberry.type
@@ -180,6 +183,7 @@ class SyncQuery:
             ],
             cursor=page.cursor,
             has_more=page.has_more,
+            reset=page.reset,
         )
 
     @strawberry.field(description="My syncing devices")  # type: ignore[untyped-decorator]

@@ -50,6 +50,7 @@ def page_body(page: SyncPage) -> dict[str, Any]:
         ],
         "cursor": page.cursor,
         "has_more": page.has_more,
+        "reset": page.reset,
     }
 
 
