@@ -123,3 +123,9 @@ async def test_push_changes_over_graphql(services: Services, client: httpx.Async
     assert again["data"] == body["data"]
     after = (await client.get(f"/api/v1/contacts/{base['id']}", headers=admin.headers)).json()
     assert after["version"] == now["version"]
+
+
+async def test_sync_needs_a_token(client: httpx.AsyncClient) -> None:
+    body = await gql(client, None, SYNC, {})
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert body["data"] is None

@@ -289,3 +289,29 @@ async def test_the_same_batch_pushed_twice_at_once_applies_once(
     assert sorted(c["id"] for c in listed.json()["items"]) == sorted(
         r["id"] for r in first.values()
     )
+
+
+async def test_a_push_cannot_touch_another_tenants_records(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    one = await new_tenant(services, client, "push-one")
+    two = await new_tenant(services, client, "push-two")
+    theirs = await create_record(client, two, "contacts", {"last_name": "Theirs"})
+    change = {"entity": "contacts", "id": theirs["id"], "base_version": 1}
+    results = await push(
+        client,
+        one,
+        [
+            {**change, "client_id": "u", "op": "update", "fields": {"title": "Hijacked"}},
+            {**change, "client_id": "d", "op": "delete"},
+        ],
+        resolution="client_wins",
+    )
+    assert {k: (r["status"], r["code"]) for k, r in results.items()} == {
+        "u": ("refused", "not_found"),
+        "d": ("refused", "not_found"),
+    }
+    now = await _get(client, two, "contacts", theirs["id"])
+    assert (now["title"], now["version"]) == (None, 1)
+    unauthenticated = await client.post("/api/v1/sync", json={"device_id": "p", "changes": []})
+    assert_problem(unauthenticated, 401)
