@@ -162,8 +162,8 @@ class IdempotencyMiddleware:
         except BaseException:
             await store.release(db, principal, key)
             raise
-        if 0 < status < 500 and status not in _NOT_FINAL and size <= MAX_STORED_BODY:
-            response = store.StoredResponse(status, headers, b"".join(chunks))
+        response = store.StoredResponse(status, headers, b"".join(chunks))
+        if _final(scope, response) and size <= MAX_STORED_BODY:
             await store.complete(db, principal, key, response)
         else:
             await store.release(db, principal, key)
@@ -177,6 +177,19 @@ class IdempotencyMiddleware:
             del headers["content-encoding"]
         headers["idempotent-replayed"] = "true"
         await _send(send, stored.status, headers, body)
+
+
+def _final(scope: Scope, response: store.StoredResponse) -> bool:
+    """Whether the answer is the request's own (to replay), not a failure a retry may fix:
+    5xx, 408 and 429 are not; nor is a GraphQL answer (HTTP 200) with an internal error."""
+    if not 0 < response.status < 500 or response.status in _NOT_FINAL:
+        return False
+    if cast(dict[str, Any], scope)["path"] != "/graphql":
+        return True
+    body = response.body
+    if response.headers.get("content-encoding") == "gzip":
+        body = gzip.decompress(body)
+    return b'"INTERNAL_SERVER_ERROR"' not in body
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:

@@ -8,11 +8,15 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
+import backend.api.gql.sync as gql_sync
+import backend.api.rest.sync as rest_sync
 from backend.api.idempotency import fingerprint
 from backend.idempotency import store
 from backend.runtime import Services
+from backend.sync.push import push_changes
 from tests.conftest import TenantUser, gql, new_tenant
 from tests.security.policy_helpers import assert_problem, user_with_roles
 
@@ -180,3 +184,62 @@ async def test_a_key_expires_after_a_day(services: Services, client: httpx.Async
     )
     assert again.status_code == 201 and "idempotent-replayed" not in again.headers
     assert await _count(client, admin, "Day two") == 1
+
+
+class _FailOnce:
+    """Fault injection: the first call fails as a server bug would, later calls go through."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.calls = 0
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("injected server failure")
+        return await self.real(*args, **kwargs)
+
+
+async def test_a_server_failure_is_not_stored_so_the_retry_runs(
+    services: Services, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = await new_tenant(services, client, "idem-5xx")
+    batch = {
+        "device_id": "p",
+        "changes": [
+            {"client_id": "1", "entity": "contacts", "op": "create", "fields": {"last_name": "F"}}
+        ],
+    }
+    rest = _FailOnce(push_changes)
+    monkeypatch.setattr(rest_sync, "push_changes", rest)
+    failed = await client.post("/api/v1/sync", json=batch, headers=_keyed(admin, "f1"))
+    assert failed.status_code == 500
+    retried = await client.post("/api/v1/sync", json=batch, headers=_keyed(admin, "f1"))
+    assert retried.status_code == 200 and "idempotent-replayed" not in retried.headers
+    assert retried.json()["results"][0]["status"] == "applied"
+
+    graph = _FailOnce(push_changes)
+    monkeypatch.setattr(gql_sync, "push_changes", graph)
+    mutation = {
+        "query": "mutation($i: PushChangesInput!) {"
+        " pushChanges(input: $i) { results { status } } }",
+        "variables": {
+            "i": {
+                "deviceId": "p",
+                "changes": [
+                    {
+                        "clientId": "2",
+                        "entity": "contacts",
+                        "op": "CREATE",
+                        "fields": {"last_name": "G"},
+                    }
+                ],
+            }
+        },
+    }
+    first = await client.post("/graphql", json=mutation, headers=_keyed(admin, "f2"))
+    assert first.json()["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    second = await client.post("/graphql", json=mutation, headers=_keyed(admin, "f2"))
+    assert "idempotent-replayed" not in second.headers
+    assert second.json()["data"]["pushChanges"]["results"] == [{"status": "APPLIED"}]
+    assert (rest.calls, graph.calls) == (2, 2)
