@@ -9,6 +9,8 @@ history rows):
 - `after`: where paging stopped inside a round: (entity, id) while the first sync walks the
   working set (`since` is None), (txid, entity, id) while it walks the changes.
 - `stamp`: what decided the caller's visibility then (backend/sync/visibility.py).
+- `issued`: when `until` was taken (epoch seconds): a cursor older than the tenant's history
+  retention may point past pruned history, so it starts over.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class SyncCursor:
     after_entity: str | None = None
     after_id: uuid.UUID | None = None
     stamp: str | None = None
+    issued: int = 0
 
 
 def encode(cursor: SyncCursor) -> str:
@@ -46,6 +49,7 @@ def encode(cursor: SyncCursor) -> str:
         cursor.after_entity,
         None if cursor.after_id is None else str(cursor.after_id),
         cursor.stamp,
+        cursor.issued,
     ]
     data = json.dumps(raw, separators=(",", ":")).encode()
     return _PREFIX + base64.urlsafe_b64encode(data).decode().rstrip("=")
@@ -71,8 +75,10 @@ def decode(text: str) -> SyncCursor:
         raw = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise invalid_cursor() from None
-    if not isinstance(raw, list) or len(raw) != 6:
+    if not isinstance(raw, list) or len(raw) != 7:
         raise invalid_cursor()
+    issued = _xid(raw[6], optional=False)
+    assert issued is not None
     stamp = raw[5]
     if not isinstance(stamp, str) or not _STAMP.match(stamp):
         raise invalid_cursor()
@@ -93,4 +99,4 @@ def decode(text: str) -> SyncCursor:
         after_id = None if record_id is None else uuid.UUID(str(record_id))
     except ValueError:
         raise invalid_cursor() from None
-    return SyncCursor(since, until, after_txid, entity, after_id, stamp)
+    return SyncCursor(since, until, after_txid, entity, after_id, stamp, issued)

@@ -33,7 +33,15 @@ from backend.sync.visibility import visibility_stamp
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
 _history = table_of(RecordChange)
-_SNAPSHOT_XMIN = text("select (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
+# When a round starts: the oldest running transaction, the time, and how long the tenant keeps
+# change history (NULL: forever).
+_ROUND_START = text(
+    "select (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint,"
+    " extract(epoch from now())::bigint,"
+    " (select history_retention_days from tenants where id = :tenant_id)"
+)
+# A cursor this close to the retention is treated as past it (margin for clocks and sealing).
+_RETENTION_MARGIN = 3600
 
 
 @dataclass(frozen=True)
@@ -54,9 +62,22 @@ class ChangeSet:
     reset: bool = False
 
 
-async def snapshot_xmin(conn: AsyncConnection) -> int:
-    """The oldest transaction still running: every change by an older one is committed."""
-    return int((await conn.execute(_SNAPSHOT_XMIN)).scalar_one())
+@dataclass(frozen=True)
+class RoundStart:
+    xmin: int  # the oldest transaction still running: every older one has committed
+    now: int  # epoch seconds
+    keep_days: int | None  # the tenant's history retention
+
+    def outlived(self, cursor: SyncCursor) -> bool:
+        """Whether history newer than the cursor may have been pruned since it was issued."""
+        if self.keep_days is None:
+            return False
+        return self.now - cursor.issued > self.keep_days * 86400 - _RETENTION_MARGIN
+
+
+async def round_start(ctx: RequestContext, conn: AsyncConnection) -> RoundStart:
+    row = (await conn.execute(_ROUND_START, {"tenant_id": ctx.tenant_id})).one()
+    return RoundStart(int(row[0]), int(row[1]), None if row[2] is None else int(row[2]))
 
 
 async def read_changes(
@@ -73,16 +94,20 @@ async def read_changes(
     services = await _readable(ctx, conn, entities)
     stamp = await visibility_stamp(ctx, conn)
     reset = cursor is None or cursor.stamp != stamp
-    if cursor is None or reset:
-        # A first sync, or what the caller may see changed without a record changing (roles,
-        # field rules, scopes, teammates): start over with the working set.
-        cursor = SyncCursor(since=None, until=await snapshot_xmin(conn), stamp=stamp)
-    elif cursor.after_entity is None:
+    start = None
+    if not reset and cursor is not None and cursor.after_entity is None:
         # A new round: it will end at the transactions still running now.
-        now = await snapshot_xmin(conn)
-        if cursor.since is not None and cursor.since > now:
+        start = await round_start(ctx, conn)
+        if cursor.since is not None and cursor.since > start.xmin:
             raise invalid_cursor("is ahead of this database; sync again without a cursor")
-        cursor = replace(cursor, until=now)
+        reset = start.outlived(cursor)
+        cursor = replace(cursor, until=start.xmin, issued=start.now)
+    if cursor is None or reset:
+        # A first sync; or what the caller may see changed without a record changing (roles,
+        # field rules, scopes, teammates); or history since the cursor may have been pruned:
+        # start over with the working set.
+        start = start or await round_start(ctx, conn)
+        cursor = SyncCursor(since=None, until=start.xmin, stamp=stamp, issued=start.now)
     if cursor.after_entity is not None and cursor.after_entity not in synced():
         raise invalid_cursor()
     if cursor.since is None:
@@ -91,7 +116,7 @@ async def read_changes(
         changes, position = await _changes_since(ctx, conn, services, cursor, limit)
     if position is not None:
         return ChangeSet(changes, position, has_more=True, reset=reset)
-    end = SyncCursor(since=cursor.until, until=cursor.until, stamp=stamp)
+    end = SyncCursor(since=cursor.until, until=cursor.until, stamp=stamp, issued=cursor.issued)
     return ChangeSet(changes, end, has_more=False, reset=reset)
 
 

@@ -4,13 +4,16 @@ bad cursor refused."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
 from backend.context import RequestContext
 from backend.crm.contacts.service import contacts
+from backend.history.retention import Retention, set_retention
 from backend.runtime import Services
+from backend.sync import cursor as cursors
 from tests.conftest import TenantUser, new_tenant
 from tests.security.policy_helpers import (
     assert_problem,
@@ -258,3 +261,22 @@ async def test_a_team_change_restarts_the_working_set(
     assert (await client.put(members, headers=admin.headers, json=alone)).status_code == 200
     reset, records, cursor = await _reset_sync(client, boss, cursor)
     assert reset is True and theirs["id"] not in records
+
+
+async def test_a_cursor_older_than_the_history_retention_starts_over(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    """History past the tenant's retention may be pruned, so a phone that last synced longer
+    ago than that cannot be given the changes since: it gets a fresh working set."""
+    admin = await new_tenant(services, client, "sync-old")
+    contact = await create_record(client, admin, "contacts", {"last_name": "Kept"})
+    _, cursor = await pull_all(client, admin)
+    await set_retention(services.db, admin.tenant_id, Retention(history_days=1, audit_days=None))
+    fresh = await pull(client, admin, cursor)
+    assert (fresh["reset"], fresh["changes"]) == (False, [])
+    # The same phone, two days later (its cursor issued two days ago).
+    issued = cursors.decode(cursor)
+    stale = cursors.encode(replace(issued, issued=issued.issued - 2 * 86400))
+    late = await pull(client, admin, stale)
+    assert late["reset"] is True
+    assert contact["id"] in ops(late["changes"])
