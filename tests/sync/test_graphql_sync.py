@@ -129,3 +129,20 @@ async def test_sync_needs_a_token(client: httpx.AsyncClient) -> None:
     body = await gql(client, None, SYNC, {})
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert body["data"] is None
+
+
+async def test_push_changes_must_be_alone_in_its_document(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    """Pushed changes commit one by one, so they cannot join a document whose mutations are
+    all-or-nothing: such a document is refused, and nothing is written."""
+    admin = await new_tenant(services, client, "gpush-alone")
+    document = """mutation($input: PushChangesInput!) {
+      pushChanges(input: $input) { results { status } }
+      createContact(input: {lastName: "Beside"}) { contact { id } }
+    }"""
+    change = {"clientId": "a", "entity": "contacts", "op": "CREATE", "fields": {"last_name": "P"}}
+    body = await gql(client, admin, document, {"input": {"deviceId": "g", "changes": [change]}})
+    assert body["errors"][0]["extensions"]["reason"] == "push_not_alone"
+    listed = await client.get("/api/v1/contacts", headers=admin.headers)
+    assert listed.json()["items"] == []

@@ -197,6 +197,14 @@ class SyncMutation:
     @strawberry.mutation(description="Push offline edits; per-change and per-field results")  # type: ignore[untyped-decorator]
     async def push_changes(self, info: GqlInfo, input: PushChangesInput) -> PushChangesPayload:
         ctx = info.context.require()
+        # Each change commits on its own (see backend/sync/push.py), so it cannot share the
+        # document's all-or-nothing transaction with other mutations.
+        if len(info.operation.selection_set.selections) > 1:
+            raise BadRequest(
+                "pushChanges must be the only mutation in its document",
+                field="pushChanges",
+                code="push_not_alone",
+            )
         batch = PushBatch(
             device_id=input.device_id,
             resolution=input.resolution.value,
