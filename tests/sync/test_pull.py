@@ -280,3 +280,28 @@ async def test_a_cursor_older_than_the_history_retention_starts_over(
     late = await pull(client, admin, stale)
     assert late["reset"] is True
     assert contact["id"] in ops(late["changes"])
+
+
+async def test_team_scope_tombstones_follow_teammates_records(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    """A manager holds the team's records: one moved to someone outside the team leaves as a
+    tombstone; an outsider's record moved between outsiders is never mentioned."""
+    admin = await new_tenant(services, client, "sync-teamtomb")
+    boss = await user_with_roles(services, client, admin, "boss", ["sales_manager"])
+    rep = await user_with_roles(services, client, admin, "rep", ["salesperson"])
+    outsider = await user_with_roles(services, client, admin, "out", ["salesperson"])
+    team = await client.post("/api/v1/teams", headers=admin.headers, json={"name": "east"})
+    members = {"user_ids": [str(boss.user_id), str(rep.user_id)]}
+    put = await client.put(
+        f"/api/v1/teams/{team.json()['id']}/members", headers=admin.headers, json=members
+    )
+    assert put.status_code == 200, put.text
+    teammates = await create_record(client, rep, "contacts", {"last_name": "Team's"})
+    outside = await create_record(client, outsider, "contacts", {"last_name": "Outside"})
+    first, cursor = await pull_all(client, boss)
+    assert teammates["id"] in ops(first) and outside["id"] not in ops(first)
+    await patch(client, admin, "contacts", teammates, owner_id=str(outsider.user_id))
+    await patch(client, admin, "contacts", outside, owner_id=str(admin.user_id))
+    changes, _ = await pull_all(client, boss, cursor)
+    assert ops(changes) == {teammates["id"]: "delete"}
