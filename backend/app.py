@@ -5,9 +5,11 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
+from backend.api.idempotency import IdempotencyMiddleware
 from backend.api.rest.problems import EXCEPTION_HANDLERS
 from backend.api.rest.routes import rest_handlers
 from backend.runtime import Services
@@ -35,6 +37,8 @@ def create_app(services: Services) -> Litestar:
         route_handlers=[*rest_handlers(), graphql_controller()],
         state=State({"services": services}),
         exception_handlers=EXCEPTION_HANDLERS,
+        # Retried POSTs (Idempotency-Key) get the first answer; see backend/api/idempotency.py.
+        middleware=[DefineMiddleware(IdempotencyMiddleware, services=services)],
         on_startup=[audit.start],
         on_shutdown=[audit.stop, close_database],
         # Brotli for clients that accept it (phones on thin links), gzip for the rest.

@@ -22,8 +22,10 @@ from backend.db.base import Base
 from backend.history.changes import RecordChange
 from backend.history.events import SecurityEvent
 from backend.history.seals import AuditSeal
+from backend.idempotency.models import IdempotencyKey
 from backend.lookup.models import PhoneNumber
 from backend.policy.models import Role, RoleRule, RoleScope, Team, TeamMember, UserRole
+from backend.sync.models import SyncDevice, SyncOutcome
 
 __all__ = [
     "Account",
@@ -35,6 +37,7 @@ __all__ = [
     "Base",
     "CalendarFeed",
     "Contact",
+    "IdempotencyKey",
     "OAuthClient",
     "Opportunity",
     "PhoneNumber",
@@ -46,6 +49,8 @@ __all__ = [
     "RoleScope",
     "SecurityEvent",
     "SigningKey",
+    "SyncDevice",
+    "SyncOutcome",
     "Team",
     "TeamMember",
     "Tenant",
@@ -82,4 +87,8 @@ TENANT_TABLES = (
     "user_roles",
     "teams",
     "team_members",
+    # Mobile sync (backend/sync, backend/idempotency): devices, push outcomes, retried POSTs.
+    "sync_devices",
+    "sync_outcomes",
+    "idempotency_keys",
 )

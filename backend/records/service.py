@@ -140,12 +140,30 @@ class RecordService:
         if not ids:
             return {}
         async with ctx.session.transaction() as conn:
-            access = await self.access(ctx, conn, "read")
-            stmt = select(*self._columns).where(
-                self.visible(ctx, access, "read"), self.table.c.id.in_(list(set(ids)))
-            )
-            rows = (await conn.execute(stmt)).mappings().all()
+            return await self.read_many(ctx, conn, ids)
+
+    async def read_many(
+        self, ctx: RequestContext, conn: AsyncConnection, ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, Record]:
+        """`get_many` on a transaction the caller holds (delta sync reads in one)."""
+        access = await self.access(ctx, conn, "read")
+        stmt = select(*self._columns).where(
+            self.visible(ctx, access, "read"), self.table.c.id.in_(list(set(ids)))
+        )
+        rows = (await conn.execute(stmt)).mappings().all()
         return {row["id"]: self._mask(dict(row), access) for row in rows}
+
+    async def read_page(
+        self, ctx: RequestContext, conn: AsyncConnection, after: uuid.UUID | None, limit: int
+    ) -> Records:
+        """The caller's visible records by id after `after`, masked: a sync's working set."""
+        access = await self.access(ctx, conn, "read")
+        stmt = select(*self._columns).where(self.visible(ctx, access, "read"))
+        if after is not None:
+            stmt = stmt.where(self.table.c.id > after)
+        stmt = stmt.order_by(self.table.c.id).limit(limit)
+        rows = (await conn.execute(stmt)).mappings().all()
+        return [self._mask(dict(row), access) for row in rows]
 
     async def list(self, ctx: RequestContext, query: ListQuery) -> Page:
         table = self.table

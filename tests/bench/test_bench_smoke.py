@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bench import bench_bandwidth, bench_history, bench_policy
+from tests.bench import bench_bandwidth, bench_history, bench_policy, bench_sync
 
 
 async def test_policy_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -20,3 +20,8 @@ async def test_history_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> Non
 async def test_bandwidth_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     await bench_bandwidth.run(records=3)
     assert "persisted hash" in capsys.readouterr().out
+
+
+async def test_sync_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    await bench_sync.run(records=5, rounds=1)
+    assert "delta sync over HTTP vs B0" in capsys.readouterr().out

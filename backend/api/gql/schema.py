@@ -22,6 +22,7 @@ from backend.api.gql.lookup import LookupQuery
 from backend.api.gql.opportunities import OpportunityMutation, OpportunityQuery
 from backend.api.gql.policy import PolicyMutation, PolicyQuery
 from backend.api.gql.resolvers import RecordMutation, RecordQuery
+from backend.api.gql.sync import SyncMutation, SyncQuery
 from backend.api.gql.transaction import OperationTransaction
 
 MAX_DEPTH = 10
@@ -48,6 +49,7 @@ Query = merge_types(
         HistoryQuery,
         ActivityQuery,
         LookupQuery,
+        SyncQuery,
     ),
 )
 Mutation = merge_types(
@@ -59,6 +61,7 @@ Mutation = merge_types(
         AuthAdminMutation,
         HistoryMutation,
         ActivityMutation,
+        SyncMutation,
     ),
 )
 

@@ -17,6 +17,7 @@ from backend.api.rest.oauth import OAuthController
 from backend.api.rest.policy import RolesController, TeamsController, UserAccessController
 from backend.api.rest.records import record_router
 from backend.api.rest.security import SECURITY_CONTROLLERS
+from backend.api.rest.sync import SYNC_CONTROLLERS
 from backend.context import RequestContext
 from backend.crm.accounts.service import accounts
 from backend.crm.activities.service import activities
@@ -57,6 +58,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 TenantSettingsController,
                 CalendarFeedController,
                 VCardController,
+                *SYNC_CONTROLLERS,
             ],
             dependencies={"ctx": provide},
         ),
