@@ -17,6 +17,7 @@ from backend.crm.accounts.models import Account
 from backend.crm.contacts.models import Contact
 from backend.crm.opportunities.models import Opportunity
 from backend.db.base import Base
+from backend.exports.models import BulkReadUsage, Export, ExportRules
 from backend.history.changes import RecordChange
 from backend.history.events import SecurityEvent
 from backend.history.seals import AuditSeal
@@ -29,7 +30,10 @@ __all__ = [
     "AuthSession",
     "AuthorizationCode",
     "Base",
+    "BulkReadUsage",
     "Contact",
+    "Export",
+    "ExportRules",
     "OAuthClient",
     "Opportunity",
     "RecordChange",
@@ -73,4 +77,8 @@ TENANT_TABLES = (
     "user_roles",
     "teams",
     "team_members",
+    # Exports (backend/exports): requests, rules, the bulk-read budget.
+    "exports",
+    "export_rules",
+    "bulk_read_usage",
 )

@@ -78,6 +78,11 @@ class TenantSession:
         self._lock = asyncio.Lock()
         self.rollback_only = False
 
+    @property
+    def in_request_scope(self) -> bool:
+        """Whether calls share one operation-wide transaction (GraphQL)."""
+        return self._scoped
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         try:

@@ -63,6 +63,8 @@ class EventType(enum.StrEnum):
     EXPORT_DENIED = "export.denied"
     EXPORT_DOWNLOADED = "export.downloaded"
     BULK_READ_THROTTLED = "export.bulk_read_throttled"
+    EXPORT_PENDING = "export.pending"
+    EXPORT_RULES_CHANGED = "export.rules_changed"
     HISTORY_READ = "history.read"
     BACKUP_CREATED = "backup.created"
     BACKUP_RESTORED = "backup.restored"

@@ -9,6 +9,7 @@ from litestar.types import ControllerRouterHandler
 
 from backend.api.auth_header import authenticate
 from backend.api.rest.auth import AuthController
+from backend.api.rest.exports import ExportRulesController, ExportsController
 from backend.api.rest.health import health, ready
 from backend.api.rest.history import HistoryController
 from backend.api.rest.oauth import OAuthController
@@ -48,6 +49,8 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 RolesController,
                 UserAccessController,
                 TeamsController,
+                ExportsController,
+                ExportRulesController,
             ],
             dependencies={"ctx": provide},
         ),
