@@ -64,6 +64,7 @@ def canary_position(row_count: int) -> int:
 @dataclass(frozen=True)
 class Trace:
     found: int  # tokens found in the file
+    invalid: int  # of which the tag does not verify: forged or damaged
     marks: list[Mark]  # the distinct ones whose tag verifies
 
 
@@ -81,12 +82,14 @@ def _texts(path: Path) -> list[str]:
 
 
 def trace_file(key: bytes, path: Path) -> Trace:
-    found = 0
+    found = invalid = 0
     marks: list[Mark] = []
     for text in _texts(path):
         for match in _TOKEN.finditer(text):
             found += 1
             mark = verify_token(key, match.group(1))
-            if mark is not None and mark not in marks:
+            if mark is None:
+                invalid += 1
+            elif mark not in marks:
                 marks.append(mark)
-    return Trace(found=found, marks=marks)
+    return Trace(found=found, invalid=invalid, marks=marks)
