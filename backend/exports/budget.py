@@ -25,9 +25,14 @@ from backend.history.events import EventType, record_event
 _DEFAULT = BulkReadBudget()
 
 # The tenant's budget (or the defaults), the current fixed window, and the charge, in one go.
-_CHARGE = text(
-    """
-    WITH cfg AS (
+# {durability}: a list page is otherwise a read-only transaction, whose commit needs no WAL
+# flush; making it wait for one just for a counter would double the cost of a page. So the
+# charge commits asynchronously (a crash may forget the last moments of read counts, never a
+# record or an audit event) — except for exports, whose transaction writes audit rows.
+_CHARGE_SQL = """
+    WITH durability AS (
+        SELECT {durability} AS setting
+    ), cfg AS (
         SELECT coalesce((r.rules->'bulk_read'->>'window_seconds')::int, :dw) AS w,
                coalesce((r.rules->'bulk_read'->>'rows')::bigint, :drows) AS max_rows,
                coalesce((r.rules->'bulk_read'->>'cells')::bigint, :dcells) AS max_cells
@@ -47,9 +52,11 @@ _CHARGE = text(
         RETURNING u.rows, u.cells, u.window_start
     )
     SELECT charged.rows, charged.cells, charged.window_start, win.w, win.max_rows, win.max_cells
-    FROM charged, win
-    """
-)
+    FROM charged, win, durability
+"""
+_CHARGE = text(_CHARGE_SQL.format(durability="set_config('synchronous_commit', 'off', true)"))
+_CHARGE_DURABLE = text(_CHARGE_SQL.format(durability="NULL"))
+DURABLE_ROUTES = frozenset({"export"})
 
 # One event per (user, window): serialised per user, skipped when the window has one.
 _EPISODE_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
@@ -89,9 +96,13 @@ async def charge_bulk_read(
     route: str,
 ) -> None:
     """Charge `rows` rows of `entity` (with `fields` each) read through `route` to the caller's
-    budget; BulkReadThrottled when it is spent. Inside a GraphQL operation (one transaction
-    that an error anywhere rolls back) the charge commits on its own, so a failing sibling
-    field cannot undo it."""
+    budget, in the caller's transaction; BulkReadThrottled when it is spent (that read's
+    transaction rolls back, so a refused read is not charged).
+
+    Inside a GraphQL operation (one transaction that an error anywhere rolls back while the
+    fields that resolved are still returned) an allowed charge is replayed after a rollback,
+    so a failing sibling field cannot make reads free. Both that and the throttle's audit
+    event wait until the request's connection is back in the pool."""
     if rows <= 0:
         return
     params = {
@@ -103,16 +114,26 @@ async def charge_bulk_read(
         "drows": _DEFAULT.rows,
         "dcells": _DEFAULT.cells,
     }
-    if ctx.session.in_request_scope:
-        async with ctx.db.tenant_transaction(ctx.tenant_id) as own:
-            usage = (await own.execute(_CHARGE, params)).one()
-    else:
-        usage = (await conn.execute(_CHARGE, params)).one()
+    statement = _CHARGE_DURABLE if route in DURABLE_ROUTES else _CHARGE
+    usage = (await conn.execute(statement, params)).one()
     if usage.rows <= usage.max_rows and usage.cells <= usage.max_cells:
+        if ctx.session.in_request_scope:
+
+            async def replay(rolled_back: bool) -> None:
+                if rolled_back:
+                    async with ctx.db.tenant_transaction(ctx.tenant_id) as own:
+                        await own.execute(statement, params)
+
+            ctx.session.after_release(replay)
         return
     window_end = usage.window_start.timestamp() + usage.w
     retry_after = max(1, math.ceil(window_end - datetime.now(UTC).timestamp()))
-    await _record_episode(ctx, entity, route, rows, fields, usage)
+
+    async def audit(_: bool) -> None:
+        await _record_episode(ctx, entity, route, rows, fields, usage)
+
+    if not ctx.session.after_release(audit):
+        await audit(True)  # called outside this context's own transactions
     raise BulkReadThrottled(retry_after, route)
 
 

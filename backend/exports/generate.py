@@ -3,7 +3,6 @@ tenant transaction, in the requester's scope, only the fields decided, never all
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -107,17 +106,16 @@ async def write_file(
         writer.close()
         sink.close()
     except BaseException:
+        writer.abort()
         sink.abort()
         raise
     return Written(rows=rows, size=sink.size, key=sink.key)
 
 
 def export_statement(
-    service: RecordService, fields: Sequence[str], where: ColumnElement[bool]
+    service: RecordService, fields: Sequence[str], where: ColumnElement[bool], decided_rows: int
 ) -> Select[Any]:
+    """Never more rows than were decided on (rows added since then wait for another export)."""
     table = service.table
-    return select(*(table.c[f] for f in fields)).where(where).order_by(table.c.id)
-
-
-def file_id(export_id: uuid.UUID) -> str:
-    return str(export_id)
+    stmt = select(*(table.c[f] for f in fields)).where(where).order_by(table.c.id)
+    return stmt.limit(decided_rows)

@@ -78,6 +78,10 @@ class Download:
     chunks: Iterator[bytes]
 
 
+def _past(moment: datetime | None) -> bool:
+    return moment is not None and moment <= datetime.now(UTC)
+
+
 def _public(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in _PUBLIC}
 
@@ -105,18 +109,20 @@ class ExportService:
 
     # -- request -------------------------------------------------------------------------
     async def create(self, ctx: RequestContext, request: ExportRequest) -> dict[str, Any]:
-        service = _entity_service(request.entity)
-        if request.format not in FORMATS:
-            raise ValidationFailed.one("format", "invalid_choice", f"one of {', '.join(FORMATS)}")
-        query = parse_filter(service, request.filter)
         attempt: dict[str, Any] = {
-            "entity": service.spec.name,
+            "entity": request.entity,
             "format": request.format,
             "fields": list(request.fields) if request.fields is not None else None,
             "filter": dict(request.filter),
             "row_count": None,
         }
         try:
+            service = _entity_service(request.entity)
+            attempt["entity"] = service.spec.name
+            if request.format not in FORMATS:
+                choices = ", ".join(FORMATS)
+                raise ValidationFailed.one("format", "invalid_choice", f"one of {choices}")
+            query = parse_filter(service, request.filter)
             async with ctx.session.transaction() as conn:
                 rules = await load_rules(conn, ctx.tenant_id)
                 access = await service.access(ctx, conn, "export")
@@ -165,8 +171,13 @@ class ExportService:
                     },
                 )
                 return await self._row(conn, export_id)
-        except (Forbidden, BulkReadThrottled) as refused:
-            outcome = "throttled" if isinstance(refused, BulkReadThrottled) else "blocked"
+        except CaravanError as refused:
+            # Every attempt is on the record: refused by policy or rules, throttled, or invalid.
+            outcome = "invalid"
+            if isinstance(refused, BulkReadThrottled):
+                outcome = "throttled"
+            elif isinstance(refused, Forbidden):
+                outcome = "blocked"
             await record_event_now(
                 self.db,
                 ctx.tenant_id,
@@ -202,7 +213,7 @@ class ExportService:
         sink = EncryptedWriter(export_path(self.data_dir, ctx.tenant_id, export_id), export_id)
         written = await write_file(
             conn,
-            export_statement(service, fields, where),
+            export_statement(service, fields, where, row["row_count"]),
             fmt=row["format"],
             fields=fields,
             expected_rows=row["row_count"],
@@ -356,8 +367,10 @@ class ExportService:
             row = await self._find(conn, key, lock=True)
             if row is None or row["requested_by"] != ctx.user_id:
                 raise NotFound("export not found")  # only the requester may download
-            if row["status"] != "ready":
-                raise Conflict(f"the export is {row['status']}", code=f"export_{row['status']}")
+            status = "expired" if row["status"] == "ready" and _past(row["expires_at"]) else None
+            status = status or row["status"]
+            if status != "ready":
+                raise Conflict(f"the export is {status}", code=f"export_{status}")
             rules = await load_rules(conn, ctx.tenant_id)
             expires_at = datetime.now(UTC) + timedelta(seconds=rules.link_ttl_seconds)
             await conn.execute(
@@ -381,6 +394,8 @@ class ExportService:
                 if problem is not None:
                     raise problem
                 assert row is not None  # _link_problem refuses a missing row
+                if not export_path(self.data_dir, token.tenant_id, token.export_id).exists():
+                    raise LinkGone("the export file is gone", code="export_expired")
                 await conn.execute(
                     update(_exports)
                     .where(
@@ -431,8 +446,9 @@ class ExportService:
             return LinkGone("this download link was already used", code="link_used")
         if row["link_expires_at"] <= datetime.now(UTC):
             return LinkGone("this download link has expired", code="link_expired")
-        if row["status"] != "ready":
-            return LinkGone(f"the export is {row['status']}", code=f"export_{row['status']}")
+        if row["status"] != "ready" or _past(row["expires_at"]):
+            status = "expired" if row["status"] == "ready" else row["status"]
+            return LinkGone(f"the export is {status}", code=f"export_{status}")
         return None
 
     # -- helpers -------------------------------------------------------------------------

@@ -36,6 +36,7 @@ class Sink(Protocol):
 class RowWriter(Protocol):
     def row(self, values: Sequence[Any]) -> None: ...
     def close(self) -> None: ...
+    def abort(self) -> None: ...
 
 
 def _text(value: Any) -> str:
@@ -83,6 +84,9 @@ class CsvWriter:
     def close(self) -> None:
         self._flush()
 
+    def abort(self) -> None:
+        """Nothing of its own to clean up: the sink removes the file."""
+
 
 class JsonLinesWriter:
     def __init__(self, sink: Sink, fields: Sequence[str]) -> None:
@@ -103,6 +107,9 @@ class JsonLinesWriter:
 
     def close(self) -> None:
         self._flush()
+
+    def abort(self) -> None:
+        """Nothing of its own to clean up: the sink removes the file."""
 
 
 class XlsxWriter:
@@ -145,6 +152,9 @@ class XlsxWriter:
                     self._sink.write(chunk)
         finally:
             self._dir.cleanup()
+
+    def abort(self) -> None:
+        self._dir.cleanup()  # the plaintext workbook never outlives a failed export
 
 
 def open_writer(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bench import bench_history, bench_policy
+from tests.bench import bench_export, bench_history, bench_policy
 
 
 async def test_policy_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -15,3 +15,9 @@ async def test_policy_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None
 async def test_history_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     await bench_history.run(rounds=1, updates=4)
     assert "ratio with / without" in capsys.readouterr().out
+
+
+async def test_export_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    await bench_export.run(rows=300, rounds=1, requests=2)
+    out = capsys.readouterr().out
+    assert "export xlsx" in out and "ratio with / without" in out

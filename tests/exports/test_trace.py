@@ -117,6 +117,8 @@ async def test_expired_links_and_files_are_refused(
             "update exports set expires_at = now() - interval '1 second' where id = $1",
             export["id"],
         )
+    early = await client.post(f"/api/v1/exports/{export['id']}/link", headers=admin.headers)
+    assert_problem(early, 409, "export_expired")  # refused even before the sweeper ran
     code, swept = _caravan(cluster, "sweep", "--tenant", admin.slug)
     assert code == 0 and swept["expired"] == {admin.slug: 1}
     files = list((cluster.data_dir / "exports" / str(admin.tenant_id)).glob("*.bin"))
