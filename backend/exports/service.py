@@ -178,20 +178,27 @@ class ExportService:
                 outcome = "throttled"
             elif isinstance(refused, Forbidden):
                 outcome = "blocked"
-            await record_event_now(
-                self.db,
-                ctx.tenant_id,
-                EventType.EXPORT_BLOCKED,
-                outcome="denied",
-                **self._who(ctx),
-                details={
-                    **attempt,
-                    "outcome": outcome,
-                    "reason": refused.code,
-                    "field": refused.field,
-                    "detail": refused.detail,
-                },
-            )
+            details = {
+                **attempt,
+                "outcome": outcome,
+                "reason": refused.code,
+                "field": refused.field,
+                "detail": refused.detail,
+            }
+
+            async def audit(_: bool) -> None:
+                await record_event_now(
+                    self.db,
+                    ctx.tenant_id,
+                    EventType.EXPORT_BLOCKED,
+                    outcome="denied",
+                    **self._who(ctx),
+                    details=details,
+                )
+
+            # In its own transaction (this one rolls back), once the connection is released.
+            if not ctx.session.after_release(audit):
+                await audit(True)
             raise
 
     async def _generate(

@@ -270,6 +270,8 @@ async def test_graphql_export_mutation_is_the_same_service(
         client, manager, mutation, {"input": {"entity": "contacts", "fields": ["nope"]}}
     )
     assert bad["data"]["createExport"]["errors"][0]["field"] == "fields"
+    (invalid,) = await audit_events(client, admin, "export.blocked", manager)
+    assert invalid["details"]["outcome"] == "invalid" and invalid["details"]["fields"] == ["nope"]
     made = await gql(
         client,
         manager,
