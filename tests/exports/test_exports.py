@@ -10,7 +10,7 @@ import json
 import httpx
 
 from backend.runtime import Services
-from tests.conftest import new_tenant
+from tests.conftest import gql, new_tenant
 from tests.exports.helpers import (
     add_contacts,
     audit_events,
@@ -183,3 +183,85 @@ async def test_jsonl_export_holds_the_requesters_rows_only(
     lines = [json.loads(line) for line in body.splitlines()]
     assert len(lines) == 3
     assert sum(1 for r in lines if r["email"].startswith("CRVN1.")) == 1
+
+
+async def test_the_daily_limit_counts_every_export_of_the_day(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "exp-daily")
+    manager = await user_with_roles(services, client, admin, "mgr", ["sales_manager"])
+    await set_rules(
+        client,
+        admin,
+        roles={"sales_manager": {"max_rows": 5, "approval_threshold": None, "daily_rows": 6}},
+    )
+    await add_contacts(client, manager, 3)
+    for _ in range(2):
+        assert (await request_export(client, manager, fields=["id"])).status_code == 201
+    refused = await request_export(client, manager, fields=["id"])
+    assert_problem(refused, 403, "export_daily_limit", "filter")
+    (event,) = await audit_events(client, admin, "export.blocked", manager)
+    assert event["details"]["reason"] == "export_daily_limit"
+    assert len(await audit_events(client, admin, "export.rules_changed", admin)) == 1
+
+
+async def test_export_rules_are_for_admins_and_validated(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "exp-rules")
+    manager = await user_with_roles(services, client, admin, "mgr", ["sales_manager"])
+    assert_problem(await client.get("/api/v1/export-rules", headers=manager.headers), 403)
+    rules = (await client.get("/api/v1/export-rules", headers=admin.headers)).json()
+    assert rules["default"]["max_rows"] == 0  # roles not named may not export
+    assert rules["roles"]["sales_manager"]["max_rows"] == 1000
+    changed = await client.put(
+        "/api/v1/export-rules", json=rules | {"roles": {}}, headers=manager.headers
+    )
+    assert_problem(changed, 403, "admin_required")
+    bad = rules | {"never_export": ["email; drop table"]}
+    assert_problem(
+        await client.put("/api/v1/export-rules", json=bad, headers=admin.headers),
+        422,
+        field="never_export",
+    )
+    negative = rules | {"bulk_read": {"rows": 0, "cells": 1, "window_seconds": 60}}
+    assert_problem(
+        await client.put("/api/v1/export-rules", json=negative, headers=admin.headers), 422
+    )
+    unknown = rules | {"surprise": 1}
+    assert_problem(
+        await client.put("/api/v1/export-rules", json=unknown, headers=admin.headers),
+        400,
+        "unknown_field",
+    )
+    assert (await client.get("/api/v1/export-rules", headers=admin.headers)).json() == rules
+    assert len(await audit_events(client, admin, "export.rules_changed")) == 0
+
+
+async def test_approve_and_deny_over_graphql(services: Services, client: httpx.AsyncClient) -> None:
+    admin = await new_tenant(services, client, "exp-gql-approve")
+    approver = await user_with_roles(services, client, admin, "admin2", ["tenant_admin"])
+    manager = await user_with_roles(services, client, admin, "mgr", ["sales_manager"])
+    await set_rules(
+        client,
+        admin,
+        roles={"sales_manager": {"max_rows": 10, "approval_threshold": 1, "daily_rows": 100}},
+    )
+    await add_contacts(client, manager, 2)
+    first = (await request_export(client, manager, fields=["id"])).json()
+    second = (await request_export(client, manager, fields=["id"])).json()
+    assert first["status"] == second["status"] == "pending"
+    approve = "mutation ($id: ID!) { approveExport(id: $id) { export { status } errors { code } } }"
+    deny = """mutation ($id: ID!) { denyExport(id: $id, reason: "no") {
+        export { status reason } errors { code } } }"""
+    refused = await gql(client, manager, approve, {"id": first["id"]})
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    done = await gql(client, approver, approve, {"id": first["id"]})
+    assert done["data"]["approveExport"] == {"export": {"status": "ready"}, "errors": []}
+    again = await gql(client, approver, approve, {"id": first["id"]})
+    assert again["data"]["approveExport"]["errors"] == [{"code": "not_pending"}]
+    denied = await gql(client, approver, deny, {"id": second["id"]})
+    assert denied["data"]["denyExport"]["export"] == {"status": "denied", "reason": "no"}
+    make_link = "mutation ($id: ID!) { createExportLink(id: $id) { url expiresAt } }"
+    link = await gql(client, manager, make_link, {"id": first["id"]})
+    assert (await client.get(link["data"]["createExportLink"]["url"])).status_code == 200
