@@ -3,6 +3,7 @@ tenant transaction, in the requester's scope, only the fields decided, never all
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -90,25 +91,33 @@ async def write_file(
     """Stream `stmt` into the encrypted file, with the watermark row in the middle."""
     writer = open_writer(fmt, sink, fields, properties)
     position = canary_position(expected_rows)
-    marked = False
-    rows = 0
+    written = 0
+
+    def write(rows: Sequence[Sequence[Any]], last: bool) -> None:
+        """One partition, in a worker thread: formatting and encrypting are CPU work (XLSX
+        most of all) that must not hold up the event loop."""
+        nonlocal written
+        for row in rows:
+            if written == position:
+                writer.row([canary] * len(fields))
+            writer.row(list(row))
+            written += 1
+        if last:
+            if written <= position:  # fewer rows than counted: the mark goes last
+                writer.row([canary] * len(fields))
+            writer.close()
+            sink.close()
+
     try:
         result = await conn.stream(stmt.execution_options(yield_per=FETCH_ROWS))
         async for partition in result.partitions(FETCH_ROWS):
-            for row in partition:
-                if rows == position and not marked:
-                    writer.row([canary] * len(fields))
-                    marked = True
-                writer.row(list(row))
-                rows += 1
-        if not marked:
-            writer.row([canary] * len(fields))
-        writer.close()
-        sink.close()
+            await asyncio.to_thread(write, partition, False)
+        await asyncio.to_thread(write, [], True)
     except BaseException:
         writer.abort()
         sink.abort()
         raise
+    rows = written
     return Written(rows=rows, size=sink.size, key=sink.key)
 
 
