@@ -41,6 +41,11 @@ async def test_a_leaked_csv_and_xlsx_are_traced_after_re_saving(
     csv_export = made.json()
     leaked = await download(client, manager, csv_export["id"])
     assert leaked.status_code == 200, leaked.text
+    assert leaked.headers["content-type"].startswith("text/csv")
+    assert leaked.headers["cache-control"] == "no-store"
+    assert (
+        f'filename="contact-export-{csv_export["id"]}.csv"' in leaked.headers["content-disposition"]
+    )
     # The leaver opens it, drops the first and last rows, and saves it again.
     rows = list(csv.reader(io.StringIO(leaked.text)))
     resaved = io.StringIO()
@@ -74,6 +79,11 @@ async def test_a_leaked_csv_and_xlsx_are_traced_after_re_saving(
     code, listing = _caravan(cluster, "list", "--tenant", admin.slug, "--json")
     assert code == 0
     assert {e["id"] for e in listing["exports"]} == {csv_export["id"], xlsx_export["id"]}
+    code, table = _caravan(cluster, "list", "--tenant", admin.slug)
+    assert code == 0 and isinstance(table, str)
+    lines = table.splitlines()
+    assert len(lines) == 2 and all(manager.email in line for line in lines)
+    assert xlsx_export["id"] in lines[0] and csv_export["id"] in lines[1]  # newest first
 
 
 async def test_a_forged_watermark_names_no_one(
