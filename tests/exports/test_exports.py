@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 import httpx
 
@@ -265,3 +266,32 @@ async def test_approve_and_deny_over_graphql(services: Services, client: httpx.A
     make_link = "mutation ($id: ID!) { createExportLink(id: $id) { url expiresAt } }"
     link = await gql(client, manager, make_link, {"id": first["id"]})
     assert (await client.get(link["data"]["createExportLink"]["url"])).status_code == 200
+
+
+async def test_bad_export_requests_name_the_field_and_are_audited(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "exp-bad")
+    cases: list[tuple[dict[str, Any], int, str, str]] = [
+        ({"entity": "spaceships"}, 422, "unknown_entity", "entity"),
+        ({"entity": "contacts", "format": "pdf"}, 422, "invalid_choice", "format"),
+        (
+            {"entity": "contacts", "filter": {"colour": "red"}},
+            422,
+            "unknown_field",
+            "filter.colour",
+        ),
+        ({"entity": "contacts", "filter": {"owner_id": "nope"}}, 400, "invalid_uuid", "owner_id"),
+        ({"entity": "contacts", "fields": []}, 422, "required", "fields"),
+        ({"entity": "contacts", "fields": ["id", "id"]}, 422, "duplicate", "fields"),
+        ({"entity": "contacts", "extra": 1}, 400, "unknown_field", "extra"),
+    ]
+    for body, status, code, field in cases:
+        response = await client.post("/api/v1/exports", json=body, headers=admin.headers)
+        assert_problem(response, status, code, field)
+    events = await audit_events(client, admin, "export.blocked", admin)
+    # Every request that reached the service is on the record (the last was refused by the
+    # body decoder before it); nothing was exported.
+    assert sorted(e["details"]["reason"] for e in events) == sorted(c[2] for c in cases[:-1])
+    assert {e["details"]["outcome"] for e in events} == {"invalid"}
+    assert (await client.get("/api/v1/exports", headers=admin.headers)).json()["items"] == []
