@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     keys_cmds.add_parser("list", help="list the signing keys and until when they verify")
 
     _audit_parsers(commands)
+    _export_parsers(commands)
 
     demo = commands.add_parser("demo", help="create a demo tenant with realistic data")
     demo.add_argument("--slug", default="demo")
@@ -109,6 +110,18 @@ def _audit_parsers(commands: Any) -> None:
     erase.add_argument("--tenant", required=True)
     erase.add_argument("--entity", required=True)
     erase.add_argument("--record", required=True, metavar="ID")
+
+
+def _export_parsers(commands: Any) -> None:
+    export = commands.add_parser("export", help="exports: list them, trace a leaked file")
+    export_cmds = export.add_subparsers(dest="action", required=True)
+    listing = export_cmds.add_parser("list", help="every export (or one tenant's), newest first")
+    listing.add_argument("--tenant", help="a tenant's slug (default: every tenant)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    trace = export_cmds.add_parser("trace", help="name the export a file came from (watermark)")
+    trace.add_argument("file", metavar="FILE")
+    sweep = export_cmds.add_parser("sweep", help="delete export files past their expiry")
+    sweep.add_argument("--tenant", help="a tenant's slug (default: every tenant)")
 
 
 async def _with_database(
@@ -320,6 +333,24 @@ def cmd_history(settings: Settings, args: argparse.Namespace) -> None:
     _print_json(body)
 
 
+def cmd_export(settings: Settings, args: argparse.Namespace) -> None:
+    from backend.exports import commands
+
+    run = {"list": commands.list_exports, "trace": commands.trace, "sweep": commands.sweep}
+    body, status = _with_services(settings, lambda services: run[args.action](services, args))
+    if args.action == "list" and not args.json:
+        for item in body["exports"]:
+            print(
+                f"{item['tenant']}  {item['id']}  {item['status']:8} {item['entity']:12} "
+                f"{item['format']:5} {item['row_count']:>7} rows  {item['requester_email']}  "
+                f"{item['created_at']:%Y-%m-%d %H:%M}"
+            )
+    else:
+        _print_json(body)
+    if status:
+        raise SystemExit(status)
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     from backend.demo import seed_demo
 
@@ -350,6 +381,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "keys": cmd_keys,
     "audit": cmd_audit,
     "history": cmd_history,
+    "export": cmd_export,
 }
 
 

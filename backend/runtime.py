@@ -19,6 +19,8 @@ from backend.auth.sessions import SessionService
 from backend.auth.throttle import Throttle
 from backend.auth.tokens import AccessTokens, TokenSettings
 from backend.db.session import Database
+from backend.exports.service import ExportService
+from backend.exports.watermark import watermark_key
 from backend.settings import Settings
 
 
@@ -33,6 +35,7 @@ class Services:
     mfa: MfaService
     oauth: CaravanServer
     authorize: AuthorizationFlow
+    exports: ExportService
 
 
 def first_signing_key(settings: Settings) -> Callable[[], ECKey]:
@@ -54,7 +57,8 @@ def build_services(settings: Settings, app_database_url: str) -> Services:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
     )
-    box = SecretBox(load_or_create_secret_key(settings.secret_key, settings.data_dir / "secrets"))
+    secret_key = load_or_create_secret_key(settings.secret_key, settings.data_dir / "secrets")
+    box = SecretBox(secret_key)
     keys = KeyRing(
         db,
         box,
@@ -87,4 +91,5 @@ def build_services(settings: Settings, app_database_url: str) -> Services:
         mfa=mfa,
         oauth=oauth,
         authorize=AuthorizationFlow(db, oauth, issuer, passwords, mfa),
+        exports=ExportService(db, box, settings.data_dir, watermark_key(secret_key)),
     )

@@ -19,6 +19,7 @@ from backend.crm.activities.models import Activity
 from backend.crm.contacts.models import Contact
 from backend.crm.opportunities.models import Opportunity
 from backend.db.base import Base
+from backend.exports.models import BulkReadUsage, Export, ExportRules
 from backend.history.changes import RecordChange
 from backend.history.events import SecurityEvent
 from backend.history.seals import AuditSeal
@@ -35,8 +36,11 @@ __all__ = [
     "AuthSession",
     "AuthorizationCode",
     "Base",
+    "BulkReadUsage",
     "CalendarFeed",
     "Contact",
+    "Export",
+    "ExportRules",
     "IdempotencyKey",
     "OAuthClient",
     "Opportunity",
@@ -91,4 +95,8 @@ TENANT_TABLES = (
     "sync_devices",
     "sync_outcomes",
     "idempotency_keys",
+    # Exports (backend/exports): requests, rules, the bulk-read budget.
+    "exports",
+    "export_rules",
+    "bulk_read_usage",
 )

@@ -8,6 +8,7 @@ returns to the pool. Row-level security policies compare rows against it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -17,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from backend.errors import Forbidden
 
+log = logging.getLogger("caravan.db")
+# What to do after a transaction, once its connection is released; given whether it rolled back.
+AfterRelease = Callable[[bool], Awaitable[None]]
 # Sets app.tenant_id for this transaction and returns the tenant's policy version.
 _BEGIN_TENANT = text("select caravan_begin_tenant(:tenant_id)")
 POLICY_VERSION = "caravan.policy_version"
@@ -77,16 +81,48 @@ class TenantSession:
         self._conn: AsyncConnection | None = None
         self._lock = asyncio.Lock()
         self.rollback_only = False
+        self._open = 0  # transactions of this session open right now
+        self._after_release: list[AfterRelease] = []
+
+    @property
+    def in_request_scope(self) -> bool:
+        """Whether calls share one operation-wide transaction (GraphQL)."""
+        return self._scoped
+
+    def after_release(self, work: AfterRelease) -> bool:
+        """Run `work(rolled_back)` once this session's connection is back in the pool: when the
+        open transaction ends, or the request scope. Work that needs its own transaction must
+        wait for that, or a full pool would deadlock (every request holding one connection and
+        waiting for a second). False when no transaction of this session is open."""
+        if not self._scoped and self._open == 0:
+            return False
+        self._after_release.append(work)
+        return True
+
+    async def _released(self, rolled_back: bool) -> None:
+        work, self._after_release = self._after_release, []
+        for item in work:
+            try:
+                await item(rolled_back)
+            except Exception:
+                log.exception("work after a transaction failed")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        self._open += 1
+        failed = True
         try:
             async with self._transaction() as conn:
                 yield conn
+            failed = False
         except Forbidden as denied:
             if self.on_denied is not None:
                 await self.on_denied(denied)
             raise
+        finally:
+            self._open -= 1
+            if not self._scoped and self._open == 0:
+                await self._released(failed)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -125,3 +161,4 @@ class TenantSession:
                         await conn.commit()
                 finally:
                     await conn.close()
+            await self._released(self.rollback_only)

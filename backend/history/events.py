@@ -66,6 +66,8 @@ class EventType(enum.StrEnum):
     CALENDAR_FEED_ISSUED = "calendar.feed_issued"
     CALENDAR_FEED_REVOKED = "calendar.feed_revoked"
     BULK_READ_THROTTLED = "export.bulk_read_throttled"
+    EXPORT_PENDING = "export.pending"
+    EXPORT_RULES_CHANGED = "export.rules_changed"
     HISTORY_READ = "history.read"
     BACKUP_CREATED = "backup.created"
     BACKUP_RESTORED = "backup.restored"

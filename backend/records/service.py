@@ -41,6 +41,7 @@ from backend.context import RequestContext
 from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from backend.exports.budget import charge_bulk_read
 from backend.history.changes import record_created, record_deleted, record_updated
 from backend.policy.access import SYSTEM_FIELDS, EntityAccess, entity_access
 from backend.policy.engine import SCOPES
@@ -143,26 +144,34 @@ class RecordService:
             return await self.read_many(ctx, conn, ids)
 
     async def read_many(
-        self, ctx: RequestContext, conn: AsyncConnection, ids: Sequence[uuid.UUID]
+        self,
+        ctx: RequestContext,
+        conn: AsyncConnection,
+        ids: Sequence[uuid.UUID],
+        how: str = "get_many",
     ) -> dict[uuid.UUID, Record]:
-        """`get_many` on a transaction the caller holds (delta sync reads in one)."""
+        """`get_many` on a transaction the caller holds (delta sync reads in one). Charged to
+        the caller's read budget as `how`."""
         access = await self.access(ctx, conn, "read")
         stmt = select(*self._columns).where(
             self.visible(ctx, access, "read"), self.table.c.id.in_(list(set(ids)))
         )
         rows = (await conn.execute(stmt)).mappings().all()
+        await self._charge(ctx, conn, access, len(rows), how)
         return {row["id"]: self._mask(dict(row), access) for row in rows}
 
     async def read_page(
         self, ctx: RequestContext, conn: AsyncConnection, after: uuid.UUID | None, limit: int
     ) -> Records:
-        """The caller's visible records by id after `after`, masked: a sync's working set."""
+        """The caller's visible records by id after `after`, masked: a sync's working set
+        (charged to the caller's read budget)."""
         access = await self.access(ctx, conn, "read")
         stmt = select(*self._columns).where(self.visible(ctx, access, "read"))
         if after is not None:
             stmt = stmt.where(self.table.c.id > after)
         stmt = stmt.order_by(self.table.c.id).limit(limit)
         rows = (await conn.execute(stmt)).mappings().all()
+        await self._charge(ctx, conn, access, len(rows), "sync")
         return [self._mask(dict(row), access) for row in rows]
 
     async def list(self, ctx: RequestContext, query: ListQuery) -> Page:
@@ -192,11 +201,19 @@ class RecordService:
             stmt = stmt.order_by(*(k.desc() if query.descending else k.asc() for k in keys))
             stmt = stmt.limit(query.limit + 1)
             rows = [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
+            await self._charge(ctx, conn, access, min(len(rows), query.limit), "list")
         next_cursor = None
         if len(rows) > query.limit:
             rows = rows[: query.limit]
             next_cursor = cursor_for(query, rows[-1])
         return Page(items=[self._mask(r, access) for r in rows], next_cursor=next_cursor)
+
+    async def _charge(
+        self, ctx: RequestContext, conn: AsyncConnection, access: EntityAccess, rows: int, how: str
+    ) -> None:
+        """Bulk reads count toward the caller's read budget (see backend/exports/budget.py)."""
+        fields = sorted(access.readable("read"))
+        await charge_bulk_read(ctx, conn, self.spec.name, rows, fields, f"{ctx.channel}:{how}")
 
     def _search(self, access: EntityAccess, term: str) -> ColumnElement[bool]:
         readable = access.readable("read")
@@ -235,6 +252,7 @@ class RecordService:
                 .order_by(inner.c[column], inner.c.id)
             )
             rows = (await conn.execute(stmt)).mappings().all()
+            await self._charge(ctx, conn, access, len(rows), "list_by")
         grouped: dict[uuid.UUID, Records] = {key: [] for key in keys}
         for row in rows:
             grouped[row[column]].append(self._mask(dict(row), access))

@@ -201,7 +201,7 @@ async def _changes_since(
     found: dict[str, dict[uuid.UUID, Record]] = {}
     gone: dict[str, set[uuid.UUID]] = {}
     for name, keys in ids.items():
-        found[name] = await services[name].read_many(ctx, conn, keys)
+        found[name] = await services[name].read_many(ctx, conn, keys, how="sync")
         missing = [k for k in keys if k not in found[name]]
         gone[name] = await _held(ctx, conn, services[name], cursor, missing)
     changes: list[Change] = []

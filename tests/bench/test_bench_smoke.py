@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bench import bench_bandwidth, bench_history, bench_policy, bench_sync
+from tests.bench import bench_bandwidth, bench_export, bench_history, bench_policy, bench_sync
 
 
 async def test_policy_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -25,3 +25,9 @@ async def test_bandwidth_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> N
 async def test_sync_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     await bench_sync.run(records=5, rounds=1)
     assert "delta sync over HTTP vs B0" in capsys.readouterr().out
+
+
+async def test_export_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    await bench_export.run(rows=300, rounds=1, requests=2)
+    out = capsys.readouterr().out
+    assert "export xlsx" in out and "ratio with / without" in out

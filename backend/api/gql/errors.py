@@ -50,6 +50,9 @@ def _convert(error: GraphQLError) -> GraphQLError:
         message = _SUGGESTION.sub("", error.message)
     elif isinstance(original, CaravanError):
         extensions = {"code": original.graphql_code, "reason": original.code}
+        retry_after = getattr(original, "retry_after", None)
+        if isinstance(retry_after, int):  # throttled: when to come back (REST: Retry-After)
+            extensions["retryAfter"] = retry_after
         field = graphql_field(original.field)
         if field is not None:
             extensions["field"] = field

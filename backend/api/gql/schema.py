@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -17,6 +18,8 @@ from strawberry.types import ExecutionContext
 
 from backend.api.gql.activities import ActivityMutation, ActivityQuery
 from backend.api.gql.auth_admin import AuthAdminMutation, AuthAdminQuery
+from backend.api.gql.cost import QueryCostRule
+from backend.api.gql.exports import ExportMutation, ExportQuery
 from backend.api.gql.history import HistoryMutation, HistoryQuery
 from backend.api.gql.lookup import LookupQuery
 from backend.api.gql.opportunities import OpportunityMutation, OpportunityQuery
@@ -50,6 +53,7 @@ Query = merge_types(
         ActivityQuery,
         LookupQuery,
         SyncQuery,
+        ExportQuery,
     ),
 )
 Mutation = merge_types(
@@ -62,7 +66,17 @@ Mutation = merge_types(
         HistoryMutation,
         ActivityMutation,
         SyncMutation,
+        ExportMutation,
     ),
+)
+
+# The limiters' validation rules are built ONCE. QueryDepthLimiter and MaxAliasesLimiter make a
+# new rule class each time they are constructed, and ValidationCache keys its (process-wide)
+# cache on the rule classes: a factory building them per request never hit that cache.
+LIMIT_RULES = (
+    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+    QueryCostRule,
 )
 
 schema = CaravanSchema(
@@ -70,9 +84,9 @@ schema = CaravanSchema(
     mutation=Mutation,
     config=StrawberryConfig(disable_field_suggestions=True),
     extensions=[
-        # Factories: a fresh extension per request (the parse/validation caches are shared).
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        # Factories: a fresh extension per request; the rules and the parse/validation caches
+        # (module-level in Strawberry, keyed by maxsize) are shared by every request.
+        lambda: AddValidationRules(list(LIMIT_RULES)),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),

@@ -10,6 +10,7 @@ from litestar.types import ControllerRouterHandler
 from backend.api.auth_header import authenticate
 from backend.api.rest.auth import AuthController
 from backend.api.rest.calendar import CalendarFeedController, VCardController, calendar_feed
+from backend.api.rest.exports import ExportRulesController, ExportsController
 from backend.api.rest.health import health, ready
 from backend.api.rest.history import HistoryController
 from backend.api.rest.lookup import LookupController, TenantSettingsController
@@ -59,6 +60,8 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 CalendarFeedController,
                 VCardController,
                 *SYNC_CONTROLLERS,
+                ExportsController,
+                ExportRulesController,
             ],
             dependencies={"ctx": provide},
         ),
