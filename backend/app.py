@@ -28,6 +28,14 @@ def create_app(services: Services) -> Litestar:
         checkpoint_interval=services.settings.checkpoint_interval_seconds,
     )
 
+    startup, shutdown = [audit.start], [audit.stop]
+    if services.backups is not None:
+        from backend.backups.scheduler import BackupScheduler
+
+        backups = BackupScheduler(services.backups, services.settings.backup_interval_seconds)
+        startup.append(backups.start)
+        shutdown.append(backups.stop)
+
     async def close_database() -> None:
         await services.db.dispose()
 
@@ -35,8 +43,8 @@ def create_app(services: Services) -> Litestar:
         route_handlers=[*rest_handlers(), graphql_controller()],
         state=State({"services": services}),
         exception_handlers=EXCEPTION_HANDLERS,
-        on_startup=[audit.start],
-        on_shutdown=[audit.stop, close_database],
+        on_startup=startup,
+        on_shutdown=[*shutdown, close_database],
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from joserfc.jwk import ECKey
 
@@ -21,6 +22,9 @@ from backend.auth.tokens import AccessTokens, TokenSettings
 from backend.db.session import Database
 from backend.settings import Settings
 
+if TYPE_CHECKING:
+    from backend.backups.service import BackupService
+
 
 @dataclass
 class Services:
@@ -33,6 +37,8 @@ class Services:
     mfa: MfaService
     oauth: CaravanServer
     authorize: AuthorizationFlow
+    # Scheduled encrypted backups (backend/backups), set by `caravan serve` when enabled.
+    backups: BackupService | None = None
 
 
 def first_signing_key(settings: Settings) -> Callable[[], ECKey]:
