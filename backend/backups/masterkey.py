@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from backend.backups.errors import BackupError, BackupRefused
 
 KMS_PREFIX = "kms:"
-_KID = re.compile(r"^bk-\d{8}T\d{6}Z-[0-9a-f]{8}$")
+_KID = re.compile(r"^bk-\d{8}T\d{12}Z-[0-9a-f]{8}$")
 
 
 class MasterKey(Protocol):
@@ -52,7 +52,11 @@ class LocalKeyFiles:
         """Add a new key (the one new backups use); older keys are kept."""
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.folder, 0o700)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        # Key ids sort by creation time: the newest key wraps new backups.
+        newest = (self.key_ids() or ["bk-"])[-1][3:25]
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        while stamp <= newest:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         key_id = f"bk-{stamp}-{secrets.token_hex(4)}"
         fd = os.open(self._path(key_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:

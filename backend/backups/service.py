@@ -69,6 +69,7 @@ class RestoreResult:
     tables_match: bool
     chain_ok: bool | None
     mismatches: list[str]
+    chain_failures: list[str] = field(default_factory=list)  # tenants whose chain fails
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -325,15 +326,16 @@ class BackupService:
         await pg_restore(target, self.config.bin_dir, opened.blocks())
         mismatches = await self._compare(target, opened.manifest, None)
         owner = pg.with_database(self.config.owner_url, pg.database_name(target))
-        chain_ok = await self._chains_ok(owner, None)
+        failures = await self._chain_failures(owner, None)
         return RestoreResult(
             opened.manifest.id,
             mf.FULL,
             None,
             pg.database_name(target),
             not mismatches,
-            chain_ok,
+            not failures,
             mismatches,
+            failures,
         )
 
     async def _restore_tenant(
@@ -345,18 +347,18 @@ class BackupService:
             owner_url, opened.blocks(), tenant_id=manifest.tenant_id, new_slug=as_new_tenant
         )
         mismatches: list[str] = []
-        chain_ok: bool | None = None
         if as_new_tenant is None:
             mismatches = await self._compare(owner_url, manifest, written)
-            chain_ok = await self._chains_ok(owner_url, written)
+        failures = await self._chain_failures(owner_url, written)
         return RestoreResult(
             manifest.id,
             mf.TENANT,
             written,
             pg.database_name(owner_url),
             not mismatches,
-            chain_ok,
+            not failures,
             mismatches,
+            failures,
         )
 
     async def _compare(self, url: str, manifest: mf.Manifest, tenant_id: str | None) -> list[str]:
@@ -374,7 +376,7 @@ class BackupService:
             if now[table] != want
         ]
 
-    async def _chains_ok(self, owner_url: str, tenant_id: str | None) -> bool:
+    async def _chain_failures(self, owner_url: str, tenant_id: str | None) -> list[str]:
         """The history hash chain of each restored tenant (backend/history/verify.py)."""
         from backend.history.verify import verify_tenant
 
@@ -385,11 +387,12 @@ class BackupService:
 
                 rows = (await conn.execute(text("select id, slug from tenants"))).all()
             refs = [TenantRef(r.id, r.slug) for r in rows if tenant_id in (None, str(r.id))]
-            ok = True
+            failures = []
             for ref in refs:
                 report = await verify_tenant(db, ref, {}, _NoCheckpoints(), timedelta(days=36500))
-                ok = ok and report.ok
-            return ok
+                if not report.ok:
+                    failures.append(ref.slug)
+            return failures
         finally:
             await db.dispose()
 

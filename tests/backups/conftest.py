@@ -167,6 +167,7 @@ def backups(
     s3: S3Server | None = None,
     bucket: str | None = None,
     s3_client: Any = None,
+    kms_client: Any = None,
     **settings: Any,
 ) -> BackupService:
     """A BackupService over the test cluster; local store under data_dir unless a bucket."""
@@ -178,7 +179,11 @@ def backups(
         s3_client = s3_client or s3.client(retries={"max_attempts": 2, "mode": "standard"})
     values.update(settings)
     return build_backups(
-        make_settings(cluster, **values), target(cluster), services.db, s3_client=s3_client
+        make_settings(cluster, **values),
+        target(cluster),
+        services.db,
+        s3_client=s3_client,
+        kms_client=kms_client,
     )
 
 
