@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import asyncpg
 
@@ -122,7 +123,8 @@ class BackupService:
 
     # -- backup --------------------------------------------------------------------------
     def _work_file(self) -> Path:
-        self.config.work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for folder in (self.config.work_dir.parent, self.config.work_dir):
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, name = tempfile.mkstemp(dir=self.config.work_dir, suffix=".part")
         os.close(fd)
         return Path(name)
@@ -401,7 +403,7 @@ class BackupService:
         scratch = f"caravan_verify_{secrets.token_hex(4)}"
         admin = await asyncpg.connect(pg.with_database(self.config.dump_url, "postgres"))
         try:
-            owner = pg.libpq_url(self.config.owner_url)[0].split("@")[0].rsplit("/", 1)[-1]
+            owner = urlparse(pg.asyncpg_url(self.config.owner_url)).username or ""
             await admin.execute(f"create database {scratch} owner {pg.quote(owner)}")
             try:
                 result = await self._drill(backup_id, scratch)
@@ -436,8 +438,12 @@ class BackupService:
                 )
             else:
                 owner = pg.with_database(self.config.owner_url, scratch)
+                # The scratch schema at the backup's own version, so the columns match.
+                versions = manifest.schema_version
                 await migrate(
-                    owner.replace("postgresql://", "postgresql+asyncpg://", 1), self.config.app_role
+                    owner.replace("postgresql://", "postgresql+asyncpg://", 1),
+                    self.config.app_role,
+                    versions[0] if len(versions) == 1 else "heads",
                 )
                 result = await self._restore_tenant(opened, owner, None)
         finally:

@@ -60,7 +60,8 @@ class LocalStore:
 
     def _prepare(self, name: str) -> Path:
         path = self._path(name)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for folder in (self.root.parent, self.root, path.parent):
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         return path
 
     def put_file(self, name: str, path: Path, retain_until: datetime | None) -> None:
@@ -151,6 +152,7 @@ class S3Store:
         self.retention_days = retention_days
         self.lock_mode = lock_mode
         self.description = f"s3://{location.bucket}/{location.prefix}"
+        self.multipart_bytes = 8 << 20  # multipart above this, in parts of this size
         self._lock_asked: bool = False
         self._lock: int | None = None
 
@@ -180,8 +182,10 @@ class S3Store:
     def put_file(self, name: str, path: Path, retain_until: datetime | None) -> None:
         from boto3.s3.transfer import TransferConfig
 
-        # Multipart above 8 MiB, parts of 8 MiB; boto3 retries each part.
-        transfer = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20)
+        # Multipart uploads for large archives; boto3 retries each part.
+        transfer = TransferConfig(
+            multipart_threshold=self.multipart_bytes, multipart_chunksize=self.multipart_bytes
+        )
         self._call(
             f"upload of {name}",
             self.client.upload_file,

@@ -147,6 +147,7 @@ async def test_a_wrong_or_missing_master_key_is_refused(
     (key_file,) = (data_dir / "backup-keys").glob("bk-*.key")
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert (data_dir / "backup-keys").stat().st_mode & 0o777 == 0o700
+    assert (data_dir / "backups").stat().st_mode & 0o777 == 0o700
     original = key_file.read_text()
     key_file.write_text("A" * 43 + "=")
     with pytest.raises(BackupRefused, match="does not open"):

@@ -4,6 +4,7 @@ Object Lock enforced by the store, and a store failure mid-backup leaves nothing
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import threading
@@ -16,7 +17,7 @@ import pytest
 
 from backend.backups.errors import BackupError
 from backend.backups.pg import binary, libpq_url
-from backend.backups.store import ARCHIVE, MANIFEST, StoreError
+from backend.backups.store import ARCHIVE, MANIFEST, S3Store, StoreError
 from backend.runtime import Services
 from tests.backups.conftest import SECRET_WORD, S3Server, backups, new_bucket, seed, superuser_url
 from tests.conftest import Cluster, new_tenant
@@ -192,3 +193,25 @@ async def test_store_unavailable_mid_backup_fails_loudly_and_lists_nothing(
             )
         ).scalar_one()
     assert "archive" in failed
+
+
+async def test_large_archives_go_up_in_parts(
+    services: Services, cluster: Cluster, data_dir: Path, s3_server: S3Server
+) -> None:
+    bucket = new_bucket(s3_server)
+    service = backups(services, cluster, data_dir, s3=s3_server, bucket=bucket)
+    store = service.config.store
+    assert isinstance(store, S3Store)
+    store.multipart_bytes = 5 << 20  # the S3 minimum part size
+    blob = data_dir / "blob"
+    blob.write_bytes(os.urandom(11 << 20))
+    await asyncio.to_thread(
+        store.put_file, "20260101T000000Z-full-0000000a/archive.bin", blob, None
+    )
+    head = s3_server.client().head_object(
+        Bucket=bucket, Key="backups/20260101T000000Z-full-0000000a/archive.bin"
+    )
+    assert head["ETag"].strip('"').endswith("-3")  # a multipart upload of three parts
+    back = data_dir / "back"
+    await asyncio.to_thread(store.get_file, "20260101T000000Z-full-0000000a/archive.bin", back)
+    assert back.read_bytes() == blob.read_bytes()

@@ -84,3 +84,16 @@ async def test_a_failed_scheduled_backup_logs_and_audits(
     assert "cannot connect" in (await failures())[0]
     assert any("SCHEDULED BACKUP FAILED" in r.getMessage() for r in records)
     assert await backups(services, cluster, data_dir).list_backups() == []
+
+
+async def test_only_one_process_backs_up_at_a_time(
+    services: Services, cluster: Cluster, data_dir: Path
+) -> None:
+    from backend.backups.scheduler import LOCK_KEY, BackupScheduler
+
+    scheduler = BackupScheduler(backups(services, cluster, data_dir), 3600)
+    async with services.db.plain_transaction() as conn:
+        await conn.exec_driver_sql("select pg_advisory_xact_lock($1)", (LOCK_KEY,))
+        assert await scheduler.tick() is None  # another process holds the lock
+    made = await scheduler.tick()
+    assert made is not None and made.kind == "full"
