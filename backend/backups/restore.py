@@ -22,6 +22,11 @@ from backend.backups.dump import FRAME, NAME, TENANT_FORMAT
 from backend.backups.errors import BackupError, BackupRefused
 from backend.backups.stream import BlockReader
 
+# Sign-in state is never brought back: a restore would revive sessions and refresh tokens that
+# were revoked after the backup (a stolen device signed out would be signed in again). These
+# tables are emptied for the restored tenant instead; its users sign in again.
+SESSION_TABLES = ("refresh_tokens", "authorization_codes", "auth_flows", "auth_sessions")
+
 
 async def pg_restore(url: str, bin_dir: Path | None, blocks: Iterable[bytes]) -> None:
     dsn, env = pg.libpq_url(url)
@@ -52,6 +57,19 @@ async def pg_restore(url: str, bin_dir: Path | None, blocks: Iterable[bytes]) ->
     if code != 0:
         last = stderr.splitlines()[-1] if stderr else f"exit code {code}"
         raise BackupError(f"pg_restore failed: {last}")
+
+
+async def end_sessions(url: str) -> None:
+    """After a full restore: delete every sign-in session and token."""
+    conn = await asyncpg.connect(pg.asyncpg_url(url))
+    try:
+        present = set(await pg.public_tables(conn))
+        async with conn.transaction():
+            for table in SESSION_TABLES:
+                if table in present:
+                    await conn.execute(f"delete from {pg.quote(table)}")
+    finally:
+        await conn.close()
 
 
 async def _frames(reader: BlockReader) -> AsyncIterator[bytes]:
@@ -127,6 +145,8 @@ async def _load(
         await conn.copy_to_table(stage, source=_frames(reader), format="binary")
         if new_slug is not None and table == "audit_seals":
             continue  # seals hash the old tenant id: the copy's rows are sealed afresh
+        if table in SESSION_TABLES:
+            continue
         await _insert(conn, table, stage, archived[table], target, new_slug)
     await conn.execute("select set_config('caravan.audit_pruning', '', true)")
 

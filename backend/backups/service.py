@@ -25,7 +25,7 @@ from backend.backups.crypto import DecryptingReader, EncryptingWriter, decrypt_a
 from backend.backups.dump import Dumped, dump_full, export_tenant
 from backend.backups.errors import BackupError, BackupNotFound, BackupRefused
 from backend.backups.masterkey import MasterKey
-from backend.backups.restore import pg_restore, restore_tenant
+from backend.backups.restore import SESSION_TABLES, end_sessions, pg_restore, restore_tenant
 from backend.backups.retention import Policy, to_keep
 from backend.backups.store import ARCHIVE, MANIFEST, Store
 from backend.db.migrate import migrate
@@ -327,6 +327,7 @@ class BackupService:
         target = target_database or self.config.dump_url
         await pg_restore(target, self.config.bin_dir, opened.blocks())
         mismatches = await self._compare(target, opened.manifest, None)
+        await end_sessions(target)
         owner = pg.with_database(self.config.owner_url, pg.database_name(target))
         failures = await self._chain_failures(owner, None)
         return RestoreResult(
@@ -375,7 +376,7 @@ class BackupService:
         return [
             f"{table}: backup {want.rows} rows, now {now[table].rows}"
             for table, want in manifest.tables.items()
-            if now[table] != want
+            if now[table] != want and not (tenant_id and table in SESSION_TABLES)
         ]
 
     async def _chain_failures(self, owner_url: str, tenant_id: str | None) -> list[str]:
