@@ -32,7 +32,11 @@ def create_app(services: Services) -> Litestar:
     if services.backups is not None:
         from backend.backups.scheduler import BackupScheduler
 
-        backups = BackupScheduler(services.backups, services.settings.backup_interval_seconds)
+        backups = BackupScheduler(
+            services.backups,
+            services.settings.backup_interval_seconds,
+            tenants=services.settings.backup_tenants,
+        )
         startup.append(backups.start)
         shutdown.append(backups.stop)
 

@@ -80,6 +80,8 @@ class Settings:
     backup_s3_endpoint: str | None = None
     backup_enabled: bool | None = None
     backup_interval_seconds: int = 3600
+    # Scheduled runs also take one backup per tenant (for single-tenant restores).
+    backup_tenants: bool = False
     backup_keep_daily: int = 7
     backup_keep_weekly: int = 4
     backup_keep_monthly: int = 12
@@ -138,6 +140,7 @@ class Settings:
             backup_s3_endpoint=env.get("CARAVAN_BACKUP_S3_ENDPOINT") or None,
             backup_enabled=_bool(env, "CARAVAN_BACKUP_ENABLED"),
             backup_interval_seconds=_int(env, "CARAVAN_BACKUP_INTERVAL_SECONDS", 3600),
+            backup_tenants=bool(_bool(env, "CARAVAN_BACKUP_TENANTS")),
             backup_keep_daily=_int(env, "CARAVAN_BACKUP_KEEP_DAILY", 7),
             backup_keep_weekly=_int(env, "CARAVAN_BACKUP_KEEP_WEEKLY", 4),
             backup_keep_monthly=_int(env, "CARAVAN_BACKUP_KEEP_MONTHLY", 12),

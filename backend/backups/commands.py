@@ -178,7 +178,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     from backend.backups.scheduler import BackupScheduler
 
     async def work(service: BackupService) -> None:
-        scheduler = BackupScheduler(service, settings.backup_interval_seconds)
+        scheduler = BackupScheduler(
+            service, settings.backup_interval_seconds, tenants=settings.backup_tenants
+        )
         if args.once:
             if await scheduler.tick() is None:
                 raise BackupError("another process holds the backup lock")

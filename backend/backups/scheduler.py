@@ -18,15 +18,17 @@ from sqlalchemy import text
 from backend.backups.errors import BackupError
 from backend.backups.manifest import FULL, Manifest
 from backend.backups.service import BackupService
+from backend.history.audit_tenants import audit_tenants
 
 log = logging.getLogger("caravan.backups")
 LOCK_KEY = 0x43415241_0007  # "CARA" + issue 7: one backup at a time across processes
 
 
 class BackupScheduler:
-    def __init__(self, service: BackupService, interval: float) -> None:
+    def __init__(self, service: BackupService, interval: float, *, tenants: bool = False) -> None:
         self.service = service
         self.interval = interval
+        self.tenants = tenants  # also one backup per tenant, each run
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -51,6 +53,10 @@ class BackupScheduler:
                 return None
             manifest = await self.service.run()
             log.info("backup %s stored (%d bytes)", manifest.id, manifest.ciphertext_bytes)
+            if self.tenants:
+                for tenant in await audit_tenants(self.service.db):
+                    made = await self.service.run(tenant.slug)
+                    log.info("backup %s of tenant %s stored", made.id, tenant.slug)
             pruned = await self.service.prune()
             if pruned["deleted"]:
                 log.info("pruned backups %s", ", ".join(pruned["deleted"]))

@@ -64,6 +64,20 @@ async def test_full_backup_round_trip_into_a_wiped_database(
                 assert counts[table].rows == 0  # sign-in sessions are never revived
             else:
                 assert counts[table] == want, table
+
+        # Damage the restored database (a bad import), then restore over it in place.
+        conn = await asyncpg.connect(superuser_url(cluster, wiped))
+        try:
+            await conn.execute("update contacts set last_name = 'overwritten'")
+            await conn.execute("drop table opportunities")
+        finally:
+            await conn.close()
+        again = await service.restore(manifest.id, target_database=superuser_url(cluster, wiped))
+        assert again.tables_match, again.mismatches
+        assert (
+            await tenant_record_digests(superuser_url(cluster, wiped), str(tenant.tenant_id))
+            == live
+        )
     finally:
         await admin.execute(f"drop database if exists {wiped} with (force)")
         await admin.close()
