@@ -454,10 +454,25 @@ class BackupService:
 
     # -- prune ---------------------------------------------------------------------------
     async def prune(self, now: datetime | None = None) -> dict[str, list[str]]:
+        now = now or datetime.now(UTC)
         manifests = await self.list_backups()
-        keep = to_keep(manifests, self.config.policy, now or datetime.now(UTC))
+        keep = to_keep(manifests, self.config.policy, now)
         deleted: list[str] = []
         locked: list[str] = []
+        listed = {m.id for m in manifests}
+        for name in await asyncio.to_thread(self.config.store.names):
+            # The archive of a run that failed before its manifest: garbage after a day.
+            backup_id, _, leaf = name.partition("/")
+            if leaf != ARCHIVE or backup_id in listed or not _ID.match(backup_id):
+                continue
+            if datetime.strptime(backup_id[:16], "%Y%m%dT%H%M%SZ").replace(
+                tzinfo=UTC
+            ) < now - timedelta(days=1):
+                try:
+                    await asyncio.to_thread(self.config.store.delete, name)
+                    deleted.append(backup_id)
+                except BackupError:
+                    locked.append(backup_id)
         for manifest in manifests:
             if manifest.id in keep:
                 continue

@@ -73,3 +73,12 @@ async def test_prune_deletes_exactly_what_the_policy_drops(
     assert sorted(result["deleted"]) == sorted(m.id for m in made[:-1])
     assert {m.id for m in await service.list_backups()} == {made[-1].id, full.id}
     assert not (data_dir / "backups" / "archives" / made[0].id).exists()
+
+    # Archives of failed runs (no manifest) go after a day; a recent one may still be uploading.
+    root = data_dir / "backups" / "archives"
+    for orphan in ("20200101T000000Z-full-0000000b", f"{made[-1].id[:16]}-full-0000000c"):
+        (root / orphan).mkdir()
+        (root / orphan / "archive.bin").write_bytes(b"x")
+    result = await service.prune()
+    assert result["deleted"] == ["20200101T000000Z-full-0000000b"]
+    assert (root / f"{made[-1].id[:16]}-full-0000000c" / "archive.bin").exists()
