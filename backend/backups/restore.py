@@ -52,6 +52,12 @@ async def pg_restore(url: str, bin_dir: Path | None, blocks: Iterable[bytes]) ->
         process.stdin.close()
     except (BrokenPipeError, ConnectionResetError):
         pass  # pg_restore stopped early: its exit code and stderr say why
+    except BaseException:
+        # The archive failed a check mid-stream: kill pg_restore, its transaction rolls back.
+        process.kill()
+        await process.wait()
+        errors.cancel()
+        raise
     code = await process.wait()
     stderr = (await errors).decode(errors="replace").strip()
     if code != 0:
