@@ -71,6 +71,8 @@ def make_settings(cluster: Cluster, **overrides: Any) -> Settings:
         "database_url": cluster.urls.app_url,
         "migration_database_url": cluster.urls.owner_url,
         "pool_size": 5,
+        # Session fixtures sign in once; the whole suite can outlast the 10-minute default.
+        "access_token_ttl_seconds": 1800,
     }
     values.update(overrides)
     return Settings(**values)
