@@ -121,6 +121,22 @@ class BackupService:
                     self.db, target, event, outcome=outcome, channel="backup", details=details
                 )
 
+    async def _claimed_tenant(self, backup_id: str) -> str | None:
+        """Where a refused restore or verify is logged: the tenant its (unverified) manifest
+        names when that tenant exists, else every tenant (a full backup, or no manifest)."""
+        from backend.tenants.lookup import tenant_id_for_slug
+
+        with contextlib.suppress(BackupError, ValueError):
+            raw = await asyncio.to_thread(
+                self.config.store.get_bytes, f"{check_id(backup_id)}/{MANIFEST}"
+            )
+            manifest, _, _ = mf.parse(raw)
+            if manifest.kind == mf.TENANT and manifest.tenant_slug:
+                found = await tenant_id_for_slug(self.db, manifest.tenant_slug)
+                if found is not None and str(found) == manifest.tenant_id:
+                    return manifest.tenant_id
+        return None
+
     # -- backup --------------------------------------------------------------------------
     def _work_file(self) -> Path:
         for folder in (self.config.work_dir.parent, self.config.work_dir):
@@ -280,7 +296,7 @@ class BackupService:
         except BackupError as exc:
             await self.audit(
                 EventType.BACKUP_RESTORED,
-                None,
+                await self._claimed_tenant(backup_id),
                 "failure",
                 {"backup_id": backup_id, "error": exc.detail[:500]},
             )
@@ -413,7 +429,7 @@ class BackupService:
         except BackupError as exc:
             await self.audit(
                 EventType.BACKUP_VERIFIED,
-                None,
+                await self._claimed_tenant(backup_id),
                 "failure",
                 {"backup_id": backup_id, "error": exc.detail[:500]},
             )

@@ -160,6 +160,9 @@ async def test_one_flipped_byte_is_refused_and_nothing_is_written(
     with pytest.raises(BackupRefused):
         await service.verify(backup_id)
     await _unchanged(cluster, tenant, before)
+    # Both refusals are in the tenant's audit log.
+    assert await _security_events(services, tenant, "backup.restored") == ["failure"]
+    assert await _security_events(services, tenant, "backup.verified") == ["failure"]
 
 
 async def test_a_wrong_or_missing_master_key_is_refused(
