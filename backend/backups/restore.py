@@ -26,6 +26,10 @@ from backend.backups.stream import BlockReader
 # were revoked after the backup (a stolen device signed out would be signed in again). These
 # tables are emptied for the restored tenant instead; its users sign in again.
 SESSION_TABLES = ("refresh_tokens", "authorization_codes", "auth_flows", "auth_sessions")
+# Security events are facts about the past (who signed in, who ran the bad import): a tenant
+# restore keeps the events logged since the backup and adds back the archived ones. Their seals
+# are replaced by the archived chain, so the newer events are simply sealed again, after it.
+KEPT_TABLES = ("security_events",)
 
 
 async def pg_restore(url: str, bin_dir: Path | None, blocks: Iterable[bytes]) -> None:
@@ -139,6 +143,8 @@ async def _load(
             )
     if new_slug is None:
         for table in reversed(tables[1:]):
+            if table in KEPT_TABLES:
+                continue
             await conn.execute(f"delete from {pg.quote(table)} where tenant_id = $1::uuid", target)
     for index, table in enumerate(tables):
         name = reader.exact(NAME.unpack(reader.exact(NAME.size))[0]).decode()
@@ -181,6 +187,7 @@ async def _insert(
         )
         return
     select = ", ".join("$1::uuid" if c == "tenant_id" else pg.quote(c) for c in columns)
+    keep = " on conflict do nothing" if table in KEPT_TABLES and new_slug is None else ""
     await conn.execute(
-        f"insert into {pg.quote(table)} ({names}) select {select} from {stage}", target
+        f"insert into {pg.quote(table)} ({names}) select {select} from {stage}{keep}", target
     )

@@ -20,7 +20,7 @@ from backend.runtime import Services
 from tests.backups.conftest import SECRET_WORD, backups, seed, superuser_url
 from tests.backups.helpers import tenant_digests, tenant_record_digests
 from tests.conftest import PASSWORD, Cluster, TenantUser, new_tenant, sign_in
-from tests.security.audit_helpers import seal
+from tests.security.audit_helpers import seal, verify
 
 
 async def _security_events(services: Services, tenant: TenantUser, kind: str) -> list[str]:
@@ -96,7 +96,8 @@ async def test_tenant_restore_replaces_one_tenant_and_leaves_others_untouched(
     manifest = await service.run(mine.slug)
     before = await tenant_digests(superuser_url(cluster), str(mine.tenant_id))
 
-    # A bad import: a new contact, an edit, a delete.
+    # A bad import: a sign-in (a security event), a new contact, an edit, a delete.
+    await sign_in(client, mine.slug, mine.email, PASSWORD)
     await seed(client, mine, n=1, word="bad-import")
     listing = await client.get("/api/v1/contacts", headers=mine.headers)
     victim = listing.json()["items"][0]["id"]
@@ -117,18 +118,25 @@ async def test_tenant_restore_replaces_one_tenant_and_leaves_others_untouched(
     }
     assert not any("bad-import" in n for n in names) and len(names) == 3
     assert "success" in await _security_events(services, mine, "backup.restored")
+    # The security events logged since the backup are kept, and sealed after the restored chain.
+    sign_ins = await _security_events(services, mine, "auth.sign_in")
+    assert len(sign_ins) == 3  # new_tenant's, the device's (in the backup), the bad import's
+    await seal(services, mine.tenant_id)
+    report = await verify(services, cluster, mine)
+    assert report.ok, report.findings
     # Sign-in sessions are not revived by a restore: that device must sign in again.
     refreshed = await client.post("/auth/refresh", json={"refresh_token": device["refresh_token"]})
     assert refreshed.status_code == 401
 
     # Into a new tenant for inspection: the original stays as it is.
+    settled = await tenant_digests(superuser_url(cluster), str(mine.tenant_id))
     copy = await service.restore(manifest.id, as_new_tenant=f"copy-{secrets.token_hex(3)}")
     assert copy.tenant_id != str(mine.tenant_id)
     copied = await tenant_digests(superuser_url(cluster), copy.tenant_id or "")
     assert copied["contacts"].rows == before["contacts"].rows
     assert copied["record_history"].rows == before["record_history"].rows
     assert copy.chain_ok  # its rows await sealing into the copy's own chain
-    assert await tenant_digests(superuser_url(cluster), str(mine.tenant_id)) == after
+    assert await tenant_digests(superuser_url(cluster), str(mine.tenant_id)) == settled
 
 
 async def _tenant_backup(
