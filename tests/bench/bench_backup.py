@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import shutil
 import subprocess
 import tempfile
 import time
@@ -171,6 +172,7 @@ async def run(rows: int, interval: int) -> dict[str, Any]:
         await db.dispose()
     finally:
         cluster.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
     _print(figures, interval)
     return figures
 
