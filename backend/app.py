@@ -30,6 +30,18 @@ def create_app(services: Services) -> Litestar:
         checkpoint_interval=services.settings.checkpoint_interval_seconds,
     )
 
+    startup, shutdown = [audit.start], [audit.stop]
+    if services.backups is not None:
+        from backend.backups.scheduler import BackupScheduler
+
+        backups = BackupScheduler(
+            services.backups,
+            services.settings.backup_interval_seconds,
+            tenants=services.settings.backup_tenants,
+        )
+        startup.append(backups.start)
+        shutdown.append(backups.stop)
+
     async def close_database() -> None:
         await services.db.dispose()
 
@@ -39,8 +51,8 @@ def create_app(services: Services) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         # Retried POSTs (Idempotency-Key) get the first answer; see backend/api/idempotency.py.
         middleware=[DefineMiddleware(IdempotencyMiddleware, services=services)],
-        on_startup=[audit.start],
-        on_shutdown=[audit.stop, close_database],
+        on_startup=startup,
+        on_shutdown=[*shutdown, close_database],
         # Brotli for clients that accept it (phones on thin links), gzip for the rest.
         compression_config=CompressionConfig(
             backend="brotli", brotli_gzip_fallback=True, minimum_size=1024

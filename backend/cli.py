@@ -74,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     _audit_parsers(commands)
     _export_parsers(commands)
 
+    from backend.backups.commands import add_parsers as backup_parsers
+
+    backup_parsers(commands)
+
     demo = commands.add_parser("demo", help="create a demo tenant with realistic data")
     demo.add_argument("--slug", default="demo")
     demo.add_argument("--email", default="admin@demo.example")
@@ -176,7 +180,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _raise_shutdown)
     try:
-        app = create_app(build_services(settings, target.app_url))
+        services = build_services(settings, target.app_url)
+        if settings.backups_scheduled:
+            from backend.backups.config import build_backups
+
+            services.backups = build_backups(settings, target, services.db)
+        app = create_app(services)
         host = args.host or settings.host
         port = args.port or settings.port
         log.info("serving on http://%s:%s", host, port)
@@ -372,6 +381,18 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> None:
+    from backend.backups.commands import cmd_backup as run
+
+    run(settings, args)
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
+    from backend.backups.commands import cmd_worker as run
+
+    run(settings, args)
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "serve": cmd_serve,
     "migrate": cmd_migrate,
@@ -382,6 +403,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "audit": cmd_audit,
     "history": cmd_history,
     "export": cmd_export,
+    "backup": cmd_backup,
+    "worker": cmd_worker,
 }
 
 

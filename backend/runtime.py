@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from joserfc.jwk import ECKey
 
@@ -23,6 +24,9 @@ from backend.exports.service import ExportService
 from backend.exports.watermark import watermark_key
 from backend.settings import Settings
 
+if TYPE_CHECKING:
+    from backend.backups.service import BackupService
+
 
 @dataclass
 class Services:
@@ -36,6 +40,8 @@ class Services:
     oauth: CaravanServer
     authorize: AuthorizationFlow
     exports: ExportService
+    # Scheduled encrypted backups (backend/backups), set by `caravan serve` when enabled.
+    backups: BackupService | None = None
 
 
 def first_signing_key(settings: Settings) -> Callable[[], ECKey]:

@@ -28,6 +28,17 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _bool(env: Mapping[str, str], name: str) -> bool | None:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return None
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     environment: str = "development"
@@ -62,6 +73,24 @@ class Settings:
     # write signed chain-head checkpoints every M seconds (0 turns either off).
     seal_interval_seconds: int = 5
     checkpoint_interval_seconds: int = 300
+    # Encrypted backups (backend/backups). Unset URL: $CARAVAN_DATA_DIR/backups; s3://bucket/prefix
+    # for object storage (endpoint override for S3-compatible servers). Enabled: None means on in
+    # embedded mode, off otherwise. A KMS key id wraps data keys with AWS KMS instead of a key file.
+    backup_url: str | None = None
+    backup_s3_endpoint: str | None = None
+    backup_enabled: bool | None = None
+    backup_interval_seconds: int = 3600
+    # Scheduled runs also take one backup per tenant (for single-tenant restores).
+    backup_tenants: bool = False
+    backup_keep_daily: int = 7
+    backup_keep_weekly: int = 4
+    backup_keep_monthly: int = 12
+    backup_retention_days: int | None = None
+    backup_lock_mode: str = "COMPLIANCE"
+    backup_kms_key_id: str | None = None
+    # A role that reads every tenant (BYPASSRLS or superuser) for pg_dump/pg_restore; unset in
+    # embedded mode: the embedded cluster's superuser.
+    backup_database_url: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -70,6 +99,13 @@ class Settings:
     @property
     def embedded(self) -> bool:
         return self.database_url is None
+
+    @property
+    def backups_scheduled(self) -> bool:
+        """Scheduled backups: on by default with the embedded database, else when enabled."""
+        if self.backup_enabled is None:
+            return self.embedded
+        return self.backup_enabled
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -100,6 +136,18 @@ class Settings:
             pg_bin_dir=Path(pg_bin) if pg_bin else None,
             seal_interval_seconds=_int(env, "CARAVAN_SEAL_INTERVAL", 5),
             checkpoint_interval_seconds=_int(env, "CARAVAN_CHECKPOINT_INTERVAL", 300),
+            backup_url=env.get("CARAVAN_BACKUP_URL") or None,
+            backup_s3_endpoint=env.get("CARAVAN_BACKUP_S3_ENDPOINT") or None,
+            backup_enabled=_bool(env, "CARAVAN_BACKUP_ENABLED"),
+            backup_interval_seconds=_int(env, "CARAVAN_BACKUP_INTERVAL_SECONDS", 3600),
+            backup_tenants=bool(_bool(env, "CARAVAN_BACKUP_TENANTS")),
+            backup_keep_daily=_int(env, "CARAVAN_BACKUP_KEEP_DAILY", 7),
+            backup_keep_weekly=_int(env, "CARAVAN_BACKUP_KEEP_WEEKLY", 4),
+            backup_keep_monthly=_int(env, "CARAVAN_BACKUP_KEEP_MONTHLY", 12),
+            backup_retention_days=_int(env, "CARAVAN_BACKUP_RETENTION_DAYS", 0) or None,
+            backup_lock_mode=env.get("CARAVAN_BACKUP_LOCK_MODE", "COMPLIANCE").upper(),
+            backup_kms_key_id=env.get("CARAVAN_BACKUP_KMS_KEY_ID") or None,
+            backup_database_url=env.get("CARAVAN_BACKUP_DATABASE_URL") or None,
         )
         settings.check_production()
         return settings

@@ -71,6 +71,8 @@ class EventType(enum.StrEnum):
     HISTORY_READ = "history.read"
     BACKUP_CREATED = "backup.created"
     BACKUP_RESTORED = "backup.restored"
+    BACKUP_FAILED = "backup.failed"
+    BACKUP_VERIFIED = "backup.verified"
     HISTORY_ERASED = "history.erased"
     AUDIT_RETENTION_CHANGED = "audit.retention_changed"
     AUDIT_PRUNED = "audit.pruned"

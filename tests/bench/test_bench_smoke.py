@@ -31,3 +31,10 @@ async def test_export_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None
     await bench_export.run(rows=300, rounds=1, requests=2)
     out = capsys.readouterr().out
     assert "export xlsx" in out and "ratio with / without" in out
+
+
+async def test_backup_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.bench import bench_backup
+
+    await bench_backup.run(rows=200, interval=3600)
+    assert "RPO = interval" in capsys.readouterr().out

@@ -1,0 +1,1 @@
+"""Encrypted backups: dump, encrypt, store, list, verify, restore, prune, schedule."""
