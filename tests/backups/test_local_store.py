@@ -69,7 +69,7 @@ async def test_full_backup_round_trip_into_a_wiped_database(
         conn = await asyncpg.connect(superuser_url(cluster, wiped))
         try:
             await conn.execute("update contacts set last_name = 'overwritten'")
-            await conn.execute("drop table opportunities")
+            await conn.execute("drop table opportunities cascade")
         finally:
             await conn.close()
         again = await service.restore(manifest.id, target_database=superuser_url(cluster, wiped))
