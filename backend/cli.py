@@ -10,7 +10,7 @@ import secrets
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TextIO
 
 from backend.db.migrate import migrate
 from backend.db.session import Database
@@ -408,9 +408,24 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
 }
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Logs to whatever sys.stderr is when a record is written, not the one at start-up (an
+    embedding caller, or a test capturing output, may swap and close it)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[_CurrentStderr()],
     )
     args = _parser().parse_args(argv)
     try:
