@@ -44,6 +44,7 @@ async def _growth_step(s: stack.Stack, label: str, axes: list[str], tenants: int
         "non_2xx": get.non_2xx + page.non_2xx,
         "leaks": [c.leak_probe for c in (get, page) if c.leak_probe.startswith("LEAK")],
         "explain": await s.explain(),
+        "idle_cpu_ms_per_s": await s.harness.idle(s.product.pid),
     }
 
 
@@ -74,6 +75,7 @@ async def run(
     server: str,
     out: Path,
     log: Callable[[str], None] = print,
+    max_rows: int = 10**9,
 ) -> dict[str, Any]:
     sizes = stack.FULL_SIZES if mode == "full" else stack.SMOKE_SIZES
     timing = FULL if mode == "full" else SMOKE
@@ -111,7 +113,7 @@ async def run(
             await s.set_tenants(many, sizes.other_rows)
             log(f"[bench] growth: tenants {many} ({time.monotonic() - began:.0f} s)")
             growth.append(await _growth_step(s, f"{many:,} tenants", ["tenants", "rows"], many))
-            for rows in sizes.row_steps:
+            for rows in [r for r in sizes.row_steps if r <= max_rows]:
                 log(f"[bench] growth: rows {rows:,} ({time.monotonic() - began:.0f} s)")
                 await s.grow_rows(rows)
                 await s.refresh_sample(sizes.sample_ids)
@@ -157,6 +159,7 @@ def main() -> None:
     parser.add_argument("--loadgen", choices=("wrk", "python"), default=None)
     parser.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--max-rows", type=int, default=10**9, help="skip larger row steps")
     args = parser.parse_args()
     only = {n.strip() for n in args.only.split(",") if n.strip()}
     unknown = only - set(NAMES)
@@ -166,7 +169,14 @@ def main() -> None:
     if loadgen == "wrk" and not have_wrk():
         parser.error("wrk is not installed (apt-get install -y wrk), or use --loadgen python")
     results = asyncio.run(
-        run("full" if args.full else "smoke", only, loadgen, args.server, args.out)
+        run(
+            "full" if args.full else "smoke",
+            only,
+            loadgen,
+            args.server,
+            args.out,
+            max_rows=args.max_rows,
+        )
     )
     bad = [c.name for c in results["cells"] if c.non_2xx or c.leak_probe.startswith("LEAK")]
     if bad:

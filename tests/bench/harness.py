@@ -24,14 +24,15 @@ class Timing:
     rounds: int
     throughput_s: float  # 32 connections
     latency_s: float  # 1 connection, and again at half load
+    idle_s: float  # the server's CPU at rest (background work: the audit sealer)
     connections: int = 32
 
     def __post_init__(self) -> None:
         assert self.throughput_s + 2 * self.latency_s <= MAX_SLOT_SECONDS
 
 
-SMOKE = Timing(rounds=1, throughput_s=0.2, latency_s=0.1)
-FULL = Timing(rounds=2, throughput_s=2.0, latency_s=1.0)
+SMOKE = Timing(rounds=1, throughput_s=0.15, latency_s=0.05, idle_s=0.2, connections=8)
+FULL = Timing(rounds=2, throughput_s=2.0, latency_s=1.0, idle_s=10.0)
 
 
 @dataclass
@@ -147,6 +148,14 @@ class Harness:
             into.p99_half.append(half.p99_ms)
             into.requests += half.requests
             into.non_2xx += half.non_2xx
+
+    async def idle(self, server_pid: int) -> float:
+        """CPU milliseconds per second a server spends with no requests (server + database)."""
+        meter = CpuMeter(server_pid, self.postmaster)
+        before = meter.sample()
+        await asyncio.sleep(self.timing.idle_s)
+        cpu = CpuMeter.delta(before, meter.sample())
+        return (cpu.server_ns + cpu.db_ns) / 1e6 / self.timing.idle_s
 
     async def warm(self, v: Variant) -> None:
         await self._closed(v, 4, min(0.5, self.timing.throughput_s / 2))

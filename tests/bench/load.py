@@ -167,7 +167,7 @@ _LUA = """
 local reqs = {}
 local bodies = %s
 local paths = %s
-local method = %q
+local method = %s
 local headers = %s
 for i = 1, #paths do
   reqs[i] = wrk.format(method, paths[i], headers, bodies[((i - 1) %% #bodies) + 1])
@@ -200,7 +200,7 @@ def wrk_load(port: int, requests: list[Request], *, connections: int, seconds: f
     script = _LUA % (
         _lua_list([r.body.decode() for r in requests] or [""]),
         _lua_list([r.path for r in requests]),
-        first.method,
+        json.dumps(first.method),
         "{"
         + ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in first.headers.items())
         + "}",

@@ -216,8 +216,8 @@ def render(results: dict[str, Any]) -> str:
         "## Growth (REST, per 10x; flagged above 1.3x)",
         "",
         "| step | tenants | rows of tenant A | get-by-id req/s, CPU us, p50"
-        " | page req/s, CPU us, p50 | EXPLAIN (RLS) |",
-        "|---|---:|---:|---|---|---|",
+        " | page req/s, CPU us, p50 | idle CPU ms/s | EXPLAIN (RLS) |",
+        "|---|---:|---:|---|---|---:|---|",
     ]
     for g in results["growth"]:
         parts = []
@@ -227,7 +227,7 @@ def render(results: dict[str, Any]) -> str:
         plans = "; ".join(f"{k}: {v}" for k, v in g["explain"].items())
         lines.append(
             f"| {g['label']} | {g['tenants']:,} | {g['rows']:,} | {parts[0]} | {parts[1]}"
-            f" | {plans} |"
+            f" | {_f(g.get('idle_cpu_ms_per_s'), 1)} | {plans} |"
         )
     lines += [
         "",

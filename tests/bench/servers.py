@@ -36,6 +36,7 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     name: str
+    log: Path
 
     @property
     def pid(self) -> int:
@@ -87,6 +88,11 @@ def _argv(kind: str, target: str, port: int) -> list[str]:
 
 
 def start(name: str, kind: str, target: str, env: dict[str, str], ready_path: str) -> Server:
+    return wait_ready(launch(name, kind, target, env), ready_path)
+
+
+def launch(name: str, kind: str, target: str, env: dict[str, str]) -> Server:
+    """Start the process without waiting (servers start side by side)."""
     port = _free_port()
     log = Path(env["BENCH_LOG_DIR"]) / f"bench-{name}.log"
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
@@ -97,7 +103,11 @@ def start(name: str, kind: str, target: str, env: dict[str, str], ready_path: st
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    server = Server(process, port, name)
+    return Server(process, port, name, log)
+
+
+def wait_ready(server: Server, ready_path: str) -> Server:
+    process, port, name, log = server.process, server.port, server.name, server.log
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -25,7 +25,7 @@ from tests.bench import seed
 from tests.bench.baseline_app import GET_ONE, PAGE, connect_dsn
 from tests.bench.harness import Harness, Timing
 from tests.bench.measure import postmaster_pid
-from tests.bench.servers import BASELINE, PRODUCT, Server, start
+from tests.bench.servers import BASELINE, PRODUCT, Server, launch, wait_ready
 
 PASSWORD = "benchmark-password"
 TOKEN_TTL = 7200  # one token per user lasts the whole run
@@ -42,7 +42,7 @@ class Sizes:
     sample_ids: int
 
 
-SMOKE_SIZES = Sizes(300, 700, (10, 100), (2_000,), 1_000, 200, 50)
+SMOKE_SIZES = Sizes(300, 700, (10, 100), (2_000,), 1_000, 100, 50)
 FULL_SIZES = Sizes(10_000, 90_000, (10, 10_000), (100_000, 1_000_000), 100_000, 10_000, 1_000)
 
 
@@ -265,10 +265,15 @@ async def build(sizes: Sizes, timing: Timing, loadgen: str, server: str, alt: bo
         "BENCH_BYPASS_DSN": superuser_dsn,
         "BENCH_LOG_DIR": str(data_dir),
     }
-    product = start("product", server, PRODUCT, env, "/health")
-    baseline = start("baseline", server, BASELINE, env, "/b2/ping")
     alt_kind = "granian" if server == "uvicorn" else "uvicorn"
-    alt_product = start("product-alt", alt_kind, PRODUCT, env, "/health") if alt else None
+    launched = [
+        launch("product", server, PRODUCT, env),
+        launch("baseline", server, BASELINE, env),
+        *([launch("product-alt", alt_kind, PRODUCT, env)] if alt else []),
+    ]
+    product = wait_ready(launched[0], "/health")
+    baseline = wait_ready(launched[1], "/b2/ping")
+    alt_product = wait_ready(launched[2], "/health") if alt else None
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{product.port}", timeout=60) as client:
         admin = await _sign_in(client, "bench-a", "admin@a.example")
         rep_headers = await _sign_in(client, "bench-a", "rep@a.example")
