@@ -3,6 +3,7 @@ with signed-in users, seeded rows, the product and baseline servers, and the gro
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import uuid
@@ -166,8 +167,6 @@ class Stack:
 
 
 def _scans(plan: Any) -> str:
-    import json
-
     found: list[str] = []
 
     def walk(node: dict[str, Any]) -> None:
