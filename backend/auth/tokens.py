@@ -215,6 +215,6 @@ class AccessTokens:
         """A bounded cache of verified signatures (an ES256 check costs ~0.5 ms of CPU, more
         than the rest of a read). Keyed by the whole token; a hit still needs its key in the
         ring (a removed key fails at `knows` above) and checks the times again."""
-        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+        while self._verified and len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.pop(next(iter(self._verified)))  # the oldest entry
         self._verified[token] = (kid, claims)
