@@ -118,7 +118,8 @@ async def run(
                 await s.grow_rows(rows)
                 await s.refresh_sample(sizes.sample_ids)
                 growth.append(await _growth_step(s, f"{rows:,} rows", ["rows"], many))
-                if rows >= sizes.export_rows and "export" in want:
+                exported = any(c.scenario == "export" for c in cells)
+                if rows >= sizes.export_rows and "export" in want and not exported:
                     await cell("export", lambda: scenarios.export(s, sizes.export_rows))
         if "export" in want and not any(c.scenario == "export" for c in cells):
             await cell("export", lambda: scenarios.export(s, sizes.export_rows))

@@ -241,16 +241,17 @@ def render(results: dict[str, Any]) -> str:
             f" | {s['ratio']:.2f} | {s['per_10x']:.2f} | {flag} |"
         )
     regressions = [
-        f"{g['label']}: {k}"
+        f"{g['label']}: {k} ({v})"
         for g in results["growth"]
         for k, v in g["explain"].items()
-        if "Seq Scan" in v and g["rows"] > 10_000
+        if ("Seq Scan" in v and g["rows"] > 10_000)
+        or (k.startswith("get by id") and "pk_contacts" not in v)
     ]
     lines += [
         "",
         "EXPLAIN: "
         + (
-            "seq scan where an index scan is expected: " + ", ".join(regressions)
+            "a scan other than the expected index: " + ", ".join(regressions)
             if regressions
             else "index scans at every step (no RLS plan regression)."
         ),

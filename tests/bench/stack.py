@@ -136,6 +136,16 @@ class Stack:
                 ):
                     plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
                     plans[name] = _scans(plan)
+                # The product's read under a salesperson's scope, as the generic plan that a
+                # prepared statement switches to after five runs (asyncpg prepares them all).
+                plan = await conn.fetchval(
+                    "EXPLAIN (GENERIC_PLAN, FORMAT JSON) SELECT id FROM contacts"
+                    " WHERE tenant_id = $1 AND owner_id = $2 AND id = $3",
+                    self.tenant_a,
+                    self.rep_a,
+                    key,
+                )
+                plans["get by id, generic plan"] = _scans(plan)
         finally:
             await conn.close()
         return plans
