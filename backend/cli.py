@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the API server")
     serve.add_argument("--host", help="default: CARAVAN_HOST or 127.0.0.1")
     serve.add_argument("--port", type=int, help="default: CARAVAN_PORT or 8000")
+    serve.add_argument("--access-log", action="store_true", help="log every request (off)")
 
     commands.add_parser("migrate", help="upgrade the database schema (as the owner role)")
 
@@ -189,7 +190,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         host = args.host or settings.host
         port = args.port or settings.port
         log.info("serving on http://%s:%s", host, port)
-        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+        # No access log unless asked for: a log line per request is CPU spent on every request.
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=args.access_log,
+            proxy_headers=False,
+        )
     except _Shutdown:
         log.info("stopped")
     finally:

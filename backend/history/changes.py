@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend.context import RequestContext
 from backend.db.base import Base, table_of
 from backend.db.ids import uuid7
+from backend.history import pending
 
 # Never part of field history: they change with every write and say nothing new.
 UNTRACKED = frozenset({"version", "created_at", "updated_at"})
@@ -135,6 +136,7 @@ async def record_created(
     event: str = "create",
 ) -> None:
     """A new record (or, with event "restore", an undeleted one), whole."""
+    pending.mark(ctx.principal.tenant_id)
     await conn.execute(
         insert(_history).values(
             _row(ctx, entity, record["id"], event, None, None, _tracked(record))
@@ -155,12 +157,14 @@ async def record_updated(
         if to_json(before.get(name)) != to_json(value)
     ]
     if rows:
+        pending.mark(ctx.principal.tenant_id)
         await conn.execute(insert(_history), rows)
 
 
 async def record_deleted(
     conn: AsyncConnection, ctx: RequestContext, entity: str, record: Mapping[str, Any]
 ) -> None:
+    pending.mark(ctx.principal.tenant_id)
     await conn.execute(
         insert(_history).values(
             _row(ctx, entity, record["id"], "delete", None, _tracked(record), None)

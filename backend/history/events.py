@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend.db.base import Base, table_of
 from backend.db.ids import uuid7
 from backend.db.session import Database
+from backend.history import pending
 
 
 class EventType(enum.StrEnum):
@@ -126,6 +127,7 @@ async def record_event(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Write an event in the caller's transaction: it commits or rolls back with the change."""
+    pending.mark(tenant_id)
     await conn.execute(
         insert(_events).values(
             tenant_id=tenant_id,
