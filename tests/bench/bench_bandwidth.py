@@ -14,21 +14,12 @@ import argparse
 import asyncio
 import hashlib
 import json
-import os
-import tempfile
-from pathlib import Path
 
 import httpx
 
 from backend.api.gql.persisted import OPERATIONS_DIR
-from backend.app import create_app
-from backend.db.embedded import EmbeddedPostgres
-from backend.db.migrate import migrate
-from backend.runtime import build_services
-from backend.settings import Settings
-from backend.tenants.service import create_tenant
+from tests.bench.inprocess import bench_app
 
-PASSWORD = "benchmark-password"
 SPARSE = "kind,subject,starts_at,completed_at"
 
 
@@ -39,68 +30,44 @@ async def _wire_bytes(client: httpx.AsyncClient, path: str, headers: dict[str, s
 
 
 async def run(records: int) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="caravan-bench-"))
-    os.chmod(data_dir, 0o711)  # noqa: S103 - the server user must traverse it
-    pg = EmbeddedPostgres(data_dir)
-    urls = await pg.bootstrap(pg.start(), database="bench")
-    try:
-        await migrate(urls.owner_url, "caravan_app")
-        settings = Settings(environment="test", data_dir=data_dir, database_url=urls.app_url)
-        services = build_services(settings, urls.app_url)
-        transport = httpx.ASGITransport(app=create_app(services))  # type: ignore[arg-type]
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            await create_tenant(
-                services.db,
-                name="Bench",
-                slug="bench",
-                admin_email="admin@bench.example",
-                admin_password=PASSWORD,
-                require_admin_mfa=False,
+    async with bench_app() as bench:
+        client, auth = bench.client, bench.admin
+        for i in range(records):
+            made = await client.post(
+                "/api/v1/activities",
+                headers=auth,
+                json={
+                    "kind": "call" if i % 2 else "meeting",
+                    "subject": f"Follow-up {i} on the fleet offer",
+                    "notes": "Asked for a quote on the spring order; call back on Tuesday.",
+                    "starts_at": f"2027-01-{1 + i % 28:02d}T09:30:00+01:00",
+                    "remind_minutes_before": 15,
+                },
             )
-            signed = await client.post(
-                "/auth/sign-in",
-                json={"tenant": "bench", "email": "admin@bench.example", "password": PASSWORD},
-            )
-            auth = {"Authorization": f"Bearer {signed.json()['access_token']}"}
-            for i in range(records):
-                made = await client.post(
-                    "/api/v1/activities",
-                    headers=auth,
-                    json={
-                        "kind": "call" if i % 2 else "meeting",
-                        "subject": f"Follow-up {i} on the fleet offer",
-                        "notes": "Asked for a quote on the spring order; call back on Tuesday.",
-                        "starts_at": f"2027-01-{1 + i % 28:02d}T09:30:00+01:00",
-                        "remind_minutes_before": 15,
-                    },
-                )
-                assert made.status_code == 201, made.text
-            page = f"/api/v1/activities?limit={records}"
-            plain = {**auth, "Accept-Encoding": "identity"}
-            full = await _wire_bytes(client, page, plain)
-            figures = {
-                "gzip": await _wire_bytes(client, page, {**auth, "Accept-Encoding": "gzip"}),
-                "brotli": await _wire_bytes(client, page, {**auth, "Accept-Encoding": "br"}),
-                "sparse": await _wire_bytes(client, f"{page}&fields={SPARSE}", plain),
-                "sparse + brotli": await _wire_bytes(
-                    client, f"{page}&fields={SPARSE}", {**auth, "Accept-Encoding": "br"}
-                ),
-            }
-            etag = (await client.get(page, headers=auth)).headers["etag"]
-            figures["304 revalidation"] = await _wire_bytes(
-                client, page, {**plain, "If-None-Match": etag}
-            )
-            document = (OPERATIONS_DIR / "MyActivities.graphql").read_text(encoding="utf-8")
-            as_document = len(json.dumps({"query": document, "variables": {}}).encode())
-            digest = hashlib.sha256(document.encode()).hexdigest()
-            as_hash = len(
-                json.dumps(
-                    {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}}
-                ).encode()
-            )
-        await services.db.dispose()
-    finally:
-        pg.stop()
+            assert made.status_code == 201, made.text
+        page = f"/api/v1/activities?limit={records}"
+        plain = {**auth, "Accept-Encoding": "identity"}
+        full = await _wire_bytes(client, page, plain)
+        figures = {
+            "gzip": await _wire_bytes(client, page, {**auth, "Accept-Encoding": "gzip"}),
+            "brotli": await _wire_bytes(client, page, {**auth, "Accept-Encoding": "br"}),
+            "sparse": await _wire_bytes(client, f"{page}&fields={SPARSE}", plain),
+            "sparse + brotli": await _wire_bytes(
+                client, f"{page}&fields={SPARSE}", {**auth, "Accept-Encoding": "br"}
+            ),
+        }
+        etag = (await client.get(page, headers=auth)).headers["etag"]
+        figures["304 revalidation"] = await _wire_bytes(
+            client, page, {**plain, "If-None-Match": etag}
+        )
+        document = (OPERATIONS_DIR / "MyActivities.graphql").read_text(encoding="utf-8")
+        as_document = len(json.dumps({"query": document, "variables": {}}).encode())
+        digest = hashlib.sha256(document.encode()).hexdigest()
+        as_hash = len(
+            json.dumps(
+                {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}}
+            ).encode()
+        )
     print(f"page of {records} activities, plain JSON: {full} bytes")
     for name, size in figures.items():
         print(f"  {name:<18} {size:>7} bytes  ratio {size / full:.3f}")

@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import statistics
-import tempfile
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
@@ -29,14 +27,8 @@ import asyncpg
 import httpx
 
 import backend.records.service as record_service
-from backend.app import create_app
-from backend.db.embedded import EmbeddedPostgres
-from backend.db.migrate import migrate
-from backend.runtime import build_services
-from backend.settings import Settings
-from backend.tenants.service import create_tenant
+from tests.bench.inprocess import bench_app
 
-PASSWORD = "benchmark-password"
 FIELDS = ["id", "first_name", "last_name", "email", "phone", "title", "city"]
 
 
@@ -114,92 +106,62 @@ async def _list_pages(client: httpx.AsyncClient, headers: dict[str, str], n: int
 
 
 async def run(rows: int, rounds: int, requests: int) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="caravan-bench-"))
-    os.chmod(data_dir, 0o711)  # noqa: S103 - the server user must traverse it
-    pg = EmbeddedPostgres(data_dir)
-    urls = await pg.bootstrap(pg.start(), database="bench")
-    try:
-        await migrate(urls.owner_url, "caravan_app")
-        settings = Settings(environment="test", data_dir=data_dir, database_url=urls.app_url)
-        services = build_services(settings, urls.app_url)
-        transport = httpx.ASGITransport(app=create_app(services))  # type: ignore[arg-type]
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            created = await create_tenant(
-                services.db,
-                name="Bench",
-                slug="bench",
-                admin_email="admin@bench.example",
-                admin_password=PASSWORD,
-                require_admin_mfa=False,
-            )
-            signed = await client.post(
-                "/auth/sign-in",
-                json={"tenant": "bench", "email": "admin@bench.example", "password": PASSWORD},
-            )
-            headers = {"Authorization": f"Bearer {signed.json()['access_token']}"}
-            rules = (await client.get("/api/v1/export-rules", headers=headers)).json()
-            big = {"max_rows": 10**6, "approval_threshold": None, "daily_rows": 10**7}
-            rules["roles"]["tenant_admin"] = big
-            rules["bulk_read"] = {"rows": 10**9, "cells": 10**11, "window_seconds": 3600}
-            saved = await client.put("/api/v1/export-rules", headers=headers, json=rules)
-            saved.raise_for_status()
-            tenant_id = str(created.tenant_id)
-            await _seed(urls.owner_url, tenant_id, str(created.admin_user_id), rows)
+    async with bench_app() as bench:
+        client, headers, urls = bench.client, bench.admin, bench.urls
+        tenant_id = str(bench.tenant_id)
+        await _seed(urls.owner_url, tenant_id, str(bench.admin_id), rows)
 
-            print(f"export of {rows} contacts x {len(FIELDS)} fields (one run, same rows)")
-            print("                       seconds   x cursor   heap peak   RSS peak growth")
-            counted: list[int] = []
+        print(f"export of {rows} contacts x {len(FIELDS)} fields (one run, same rows)")
+        print("                       seconds   x cursor   heap peak   RSS peak growth")
+        counted: list[int] = []
 
-            async def cursor() -> None:
-                counted.append(await _cursor_read(urls.app_url, tenant_id))
+        async def cursor() -> None:
+            counted.append(await _cursor_read(urls.app_url, tenant_id))
 
-            base, heap, rss = await _measure(cursor)
-            assert counted == [rows]
-            print(f"  asyncpg cursor      {base:8.2f}   {1:7.2f}x  {heap:7.1f} MiB  {rss:7.1f} MiB")
-            for fmt in ("csv", "jsonl", "xlsx"):
-                answers: list[httpx.Response] = []
+        base, heap, rss = await _measure(cursor)
+        assert counted == [rows]
+        print(f"  asyncpg cursor      {base:8.2f}   {1:7.2f}x  {heap:7.1f} MiB  {rss:7.1f} MiB")
+        for fmt in ("csv", "jsonl", "xlsx"):
+            answers: list[httpx.Response] = []
 
-                async def export(fmt: str = fmt, answers: list[httpx.Response] = answers) -> None:
-                    answers.append(
-                        await client.post(
-                            "/api/v1/exports",
-                            headers=headers,
-                            json={"entity": "contacts", "format": fmt, "fields": FIELDS},
-                        )
+            async def export(fmt: str = fmt, answers: list[httpx.Response] = answers) -> None:
+                answers.append(
+                    await client.post(
+                        "/api/v1/exports",
+                        headers=headers,
+                        json={"entity": "contacts", "format": fmt, "fields": FIELDS},
                     )
-
-                seconds, heap, rss = await _measure(export)
-                body = answers[0].json()
-                assert answers[0].status_code == 201 and body["row_count"] == rows, body
-                print(
-                    f"  export {fmt:5}        {seconds:8.2f}   {seconds / base:7.2f}x  "
-                    f"{heap:7.1f} MiB  {rss:7.1f} MiB   file {body['file_size'] / 2**20:.1f} MiB"
                 )
 
-            charge = getattr(record_service, "charge_bulk_read")  # noqa: B009 - swapped below
+            seconds, heap, rss = await _measure(export)
+            body = answers[0].json()
+            assert answers[0].status_code == 201 and body["row_count"] == rows, body
+            print(
+                f"  export {fmt:5}        {seconds:8.2f}   {seconds / base:7.2f}x  "
+                f"{heap:7.1f} MiB  {rss:7.1f} MiB   file {body['file_size'] / 2**20:.1f} MiB"
+            )
 
-            async def free(*_: Any) -> None:
-                return None
+        charge = getattr(record_service, "charge_bulk_read")  # noqa: B009 - swapped below
 
-            await _list_pages(client, headers, 20)  # warm up
-            charged: list[float] = []
-            uncharged: list[float] = []
-            for _ in range(rounds):  # A-B-B-A
-                for with_budget in (True, False, False, True):
-                    setattr(record_service, "charge_bulk_read", charge if with_budget else free)  # noqa: B010
-                    (charged if with_budget else uncharged).append(
-                        await _list_pages(client, headers, requests)
-                    )
-            setattr(record_service, "charge_bulk_read", charge)  # noqa: B010
-            with_ms = statistics.median(charged) * 1e3
-            without_ms = statistics.median(uncharged) * 1e3
-            print("list 50 contacts       wall per request (median)")
-            print(f"  budget charged      {with_ms:8.2f} ms")
-            print(f"  budget not charged  {without_ms:8.2f} ms")
-            print(f"  ratio with / without {with_ms / without_ms:7.2f}x")
-        await services.db.dispose()
-    finally:
-        pg.stop()
+        async def free(*_: Any) -> None:
+            return None
+
+        await _list_pages(client, headers, 20)  # warm up
+        charged: list[float] = []
+        uncharged: list[float] = []
+        for _ in range(rounds):  # A-B-B-A
+            for with_budget in (True, False, False, True):
+                setattr(record_service, "charge_bulk_read", charge if with_budget else free)  # noqa: B010
+                (charged if with_budget else uncharged).append(
+                    await _list_pages(client, headers, requests)
+                )
+        setattr(record_service, "charge_bulk_read", charge)  # noqa: B010
+        with_ms = statistics.median(charged) * 1e3
+        without_ms = statistics.median(uncharged) * 1e3
+        print("list 50 contacts       wall per request (median)")
+        print(f"  budget charged      {with_ms:8.2f} ms")
+        print(f"  budget not charged  {without_ms:8.2f} ms")
+        print(f"  ratio with / without {with_ms / without_ms:7.2f}x")
 
 
 def main() -> None:

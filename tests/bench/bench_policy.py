@@ -12,30 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
-from backend.app import create_app
-from backend.db.embedded import EmbeddedPostgres
-from backend.db.migrate import migrate
-from backend.runtime import build_services
-from backend.settings import Settings
-from backend.tenants.service import create_tenant, create_user
-
-PASSWORD = "benchmark-password"
-
-
-async def _token(client: httpx.AsyncClient, slug: str, email: str) -> dict[str, str]:
-    signed = await client.post(
-        "/auth/sign-in", json={"tenant": slug, "email": email, "password": PASSWORD}
-    )
-    signed.raise_for_status()
-    return {"Authorization": f"Bearer {signed.json()['access_token']}"}
+from backend.tenants.service import create_user
+from tests.bench.inprocess import PASSWORD, bench_app, sign_in
 
 
 async def _timed(client: httpx.AsyncClient, headers: dict[str, str], n: int) -> tuple[float, float]:
@@ -48,88 +31,63 @@ async def _timed(client: httpx.AsyncClient, headers: dict[str, str], n: int) -> 
 
 
 async def run(rounds: int, requests: int) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="caravan-bench-"))
-    os.chmod(data_dir, 0o711)  # noqa: S103 - the server user must traverse it
-    pg = EmbeddedPostgres(data_dir)
-    urls = await pg.bootstrap(pg.start(), database="bench")
-    try:
-        await migrate(urls.owner_url, "caravan_app")
-        settings = Settings(environment="test", data_dir=data_dir, database_url=urls.app_url)
-        services = build_services(settings, urls.app_url)
-        app = create_app(services)
-        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            await create_tenant(
-                services.db,
-                name="Bench",
-                slug="bench",
-                admin_email="admin@bench.example",
-                admin_password=PASSWORD,
-                require_admin_mfa=False,  # the benchmark signs in with a password only
-            )
-            await create_user(
-                services.db, tenant_slug="bench", email="rep@bench.example", password=PASSWORD
-            )
-            admin = await _token(client, "bench", "admin@bench.example")
-            rep = await _token(client, "bench", "rep@bench.example")
-            # It reads far past the default bulk-read budget (backend/exports/budget.py).
-            rules = (await client.get("/api/v1/export-rules", headers=admin)).json()
-            rules["bulk_read"] = {"rows": 10**9, "cells": 10**11, "window_seconds": 3600}
-            (await client.put("/api/v1/export-rules", headers=admin, json=rules)).raise_for_status()
-            # A custom role on top of salesperson that hides email: a real mask to apply.
-            role = await client.post(
-                "/api/v1/roles",
-                headers=admin,
+    async with bench_app() as bench:
+        services, client, admin = bench.services, bench.client, bench.admin
+        await create_user(
+            services.db, tenant_slug="bench", email="rep@bench.example", password=PASSWORD
+        )
+        rep = await sign_in(client, "rep@bench.example")
+        # A custom role on top of salesperson that hides email: a real mask to apply.
+        role = await client.post(
+            "/api/v1/roles",
+            headers=admin,
+            json={
+                "name": "no_email",
+                "rules": [{"effect": "deny", "object": "contact.email", "action": "*"}],
+            },
+        )
+        roles = {
+            r["name"]: r["id"]
+            for r in (await client.get("/api/v1/roles", headers=admin)).json()["items"]
+        }
+        assert role.status_code == 201, role.text
+        for i in range(50):
+            made = await client.post(
+                "/api/v1/contacts",
+                headers=rep,
                 json={
-                    "name": "no_email",
-                    "rules": [{"effect": "deny", "object": "contact.email", "action": "*"}],
+                    "first_name": f"F{i}",
+                    "last_name": f"Rep{i}",
+                    "email": f"r{i}@x.example",
                 },
             )
-            roles = {
-                r["name"]: r["id"]
-                for r in (await client.get("/api/v1/roles", headers=admin)).json()["items"]
-            }
-            assert role.status_code == 201, role.text
-            for i in range(50):
-                made = await client.post(
-                    "/api/v1/contacts",
-                    headers=rep,
-                    json={
-                        "first_name": f"F{i}",
-                        "last_name": f"Rep{i}",
-                        "email": f"r{i}@x.example",
-                    },
-                )
-                assert made.status_code == 201
-            rep_id = made.json()["owner_id"]
-            assign = await client.put(
-                f"/api/v1/users/{rep_id}/roles",
-                headers=admin,
-                json={"role_ids": [roles["salesperson"], roles["no_email"]]},
-            )
-            assert assign.status_code == 200, assign.text
-            for i in range(50):  # the admin's list holds 50 rows too (its first 50 by id)
-                await client.post("/api/v1/contacts", headers=admin, json={"last_name": f"A{i}"})
-            await _timed(client, rep, 20)
-            await _timed(client, admin, 20)  # warm both caches
-            masked: list[float] = []
-            free: list[float] = []
-            masked_cpu: list[float] = []
-            free_cpu: list[float] = []
-            for _ in range(rounds):  # A-B-B-A
-                for who, walls, cpus in (
-                    (rep, masked, masked_cpu),
-                    (admin, free, free_cpu),
-                    (admin, free, free_cpu),
-                    (rep, masked, masked_cpu),
-                ):
-                    wall, cpu = await _timed(client, who, requests)
-                    walls.append(wall)
-                    cpus.append(cpu)
-            report(free, free_cpu, masked, masked_cpu)
-        await services.db.dispose()
-    finally:
-        pg.stop()
+            assert made.status_code == 201
+        rep_id = made.json()["owner_id"]
+        assign = await client.put(
+            f"/api/v1/users/{rep_id}/roles",
+            headers=admin,
+            json={"role_ids": [roles["salesperson"], roles["no_email"]]},
+        )
+        assert assign.status_code == 200, assign.text
+        for i in range(50):  # the admin's list holds 50 rows too (its first 50 by id)
+            await client.post("/api/v1/contacts", headers=admin, json={"last_name": f"A{i}"})
+        await _timed(client, rep, 20)
+        await _timed(client, admin, 20)  # warm both caches
+        masked: list[float] = []
+        free: list[float] = []
+        masked_cpu: list[float] = []
+        free_cpu: list[float] = []
+        for _ in range(rounds):  # A-B-B-A
+            for who, walls, cpus in (
+                (rep, masked, masked_cpu),
+                (admin, free, free_cpu),
+                (admin, free, free_cpu),
+                (rep, masked, masked_cpu),
+            ):
+                wall, cpu = await _timed(client, who, requests)
+                walls.append(wall)
+                cpus.append(cpu)
+        report(free, free_cpu, masked, masked_cpu)
 
 
 def report(

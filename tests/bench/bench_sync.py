@@ -18,29 +18,20 @@ import argparse
 import asyncio
 import gc
 import gzip
-import os
 import statistics
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import asyncpg
 import httpx
 
-from backend.app import create_app
 from backend.context import Principal, RequestContext
 from backend.crm.contacts.service import contacts
-from backend.db.embedded import EmbeddedPostgres
-from backend.db.migrate import migrate
-from backend.runtime import build_services
-from backend.settings import Settings
 from backend.sync import cursor as cursors
 from backend.sync.pull import read_changes
-from backend.tenants.service import create_tenant
+from tests.bench.inprocess import bench_app
 
-PASSWORD = "benchmark-password"
 PAGE = 1000
 GZIP_MINIMUM = 1024
 
@@ -131,77 +122,52 @@ async def _service_read(ctx: RequestContext, cursor: cursors.SyncCursor, limit: 
 
 
 async def run(records: int, rounds: int) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="caravan-bench-"))
-    os.chmod(data_dir, 0o711)  # noqa: S103 - the server user must traverse it
-    pg = EmbeddedPostgres(data_dir)
-    urls = await pg.bootstrap(pg.start(), database="bench")
-    try:
-        await migrate(urls.owner_url, "caravan_app")
-        settings = Settings(environment="test", data_dir=data_dir, database_url=urls.app_url)
-        services = build_services(settings, urls.app_url)
-        app = create_app(services)
-        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            created = await create_tenant(
-                services.db,
-                name="Bench",
-                slug="bench",
-                admin_email="admin@bench.example",
-                admin_password=PASSWORD,
-                require_admin_mfa=False,  # the benchmark signs in with a password only
+    async with bench_app() as bench:
+        services, client, headers = bench.services, bench.client, bench.admin
+        urls = bench.urls
+        principal = Principal(user_id=bench.admin_id, tenant_id=bench.tenant_id)
+        ctx = RequestContext(principal, services.db, "system")
+        made = [
+            await contacts.create(ctx, {"last_name": f"S{i}", "email": f"s{i}@x.example"})
+            for i in range(records)
+        ]
+        # Yesterday's sync: the phone's cursor.
+        first = await client.get("/api/v1/sync", params={"limit": PAGE}, headers=headers)
+        cursor = first.json()["cursor"]
+        while first.json()["has_more"]:
+            first = await client.get(
+                "/api/v1/sync", params={"cursor": cursor, "limit": PAGE}, headers=headers
             )
-            signed = await client.post(
-                "/auth/sign-in",
-                json={"tenant": "bench", "email": "admin@bench.example", "password": PASSWORD},
-            )
-            signed.raise_for_status()
-            headers = {"Authorization": f"Bearer {signed.json()['access_token']}"}
-            principal = Principal(user_id=created.admin_user_id, tenant_id=created.tenant_id)
-            ctx = RequestContext(principal, services.db, "system")
-            made = [
-                await contacts.create(ctx, {"last_name": f"S{i}", "email": f"s{i}@x.example"})
-                for i in range(records)
-            ]
-            # Yesterday's sync: the phone's cursor.
-            first = await client.get("/api/v1/sync", params={"limit": PAGE}, headers=headers)
             cursor = first.json()["cursor"]
-            while first.json()["has_more"]:
-                first = await client.get(
-                    "/api/v1/sync", params={"cursor": cursor, "limit": PAGE}, headers=headers
-                )
-                cursor = first.json()["cursor"]
-            yesterday = cursors.decode(cursor)
-            since = yesterday.since
-            assert since is not None
-            # The day: every record changes once.
-            for record in made:
-                await contacts.update(ctx, record["id"], {"title": "Changed"}, record["version"])
-            ids = [str(r["id"]) for r in made]
+        yesterday = cursors.decode(cursor)
+        since = yesterday.since
+        assert since is not None
+        # The day: every record changes once.
+        for record in made:
+            await contacts.update(ctx, record["id"], {"title": "Changed"}, record["version"])
+        ids = [str(r["id"]) for r in made]
 
-            await _delta(client, headers, cursor)
-            await _one_by_one(client, headers, ids[:20])  # warm both paths
-            delta, single = Transfer(), Transfer()
-            service_s: list[float] = []
-            raw_s: list[float] = []
-            for _ in range(rounds):  # A-B-B-A
-                for kind in ("delta", "single", "single", "delta"):
-                    if kind == "delta":
-                        delta = _merge(delta, await _delta(client, headers, cursor))
-                    else:
-                        single = _merge(single, await _one_by_one(client, headers, ids))
-            # The read alone, service vs B0: cheap, so more rounds; a collection before each
-            # sample keeps the garbage of the HTTP passes out of both.
-            dsn = _dsn(urls.app_url)
-            for _ in range(rounds * 5):  # A-B-B-A
-                for read in ("service", "raw", "raw", "service"):
-                    gc.collect()
-                    if read == "service":
-                        service_s.append(await _service_read(ctx, yesterday, PAGE))
-                    else:
-                        raw_s.append(await _b0(dsn, created.tenant_id, since, PAGE))
-        await services.db.dispose()
-    finally:
-        pg.stop()
+        await _delta(client, headers, cursor)
+        await _one_by_one(client, headers, ids[:20])  # warm both paths
+        delta, single = Transfer(), Transfer()
+        service_s: list[float] = []
+        raw_s: list[float] = []
+        for _ in range(rounds):  # A-B-B-A
+            for kind in ("delta", "single", "single", "delta"):
+                if kind == "delta":
+                    delta = _merge(delta, await _delta(client, headers, cursor))
+                else:
+                    single = _merge(single, await _one_by_one(client, headers, ids))
+        # The read alone, service vs B0: cheap, so more rounds; a collection before each
+        # sample keeps the garbage of the HTTP passes out of both.
+        dsn = _dsn(urls.app_url)
+        for _ in range(rounds * 5):  # A-B-B-A
+            for read in ("service", "raw", "raw", "service"):
+                gc.collect()
+                if read == "service":
+                    service_s.append(await _service_read(ctx, yesterday, PAGE))
+                else:
+                    raw_s.append(await _b0(dsn, bench.tenant_id, since, PAGE))
     _report(records, delta, single, service_s, raw_s)
 
 

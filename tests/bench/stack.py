@@ -25,10 +25,10 @@ from backend.tenants.service import create_tenant, create_user
 from tests.bench import seed
 from tests.bench.baseline_app import GET_ONE, PAGE, connect_dsn
 from tests.bench.harness import Harness, Timing
+from tests.bench.inprocess import PASSWORD, lift_read_limits, sign_in
 from tests.bench.measure import postmaster_pid
 from tests.bench.servers import BASELINE, PRODUCT, Server, launch, wait_ready
 
-PASSWORD = "benchmark-password"
 TOKEN_TTL = 7200  # one token per user lasts the whole run
 
 
@@ -191,14 +191,6 @@ def _scans(plan: Any) -> str:
     return "; ".join(found)
 
 
-async def _sign_in(client: httpx.AsyncClient, slug: str, email: str) -> dict[str, str]:
-    signed = await client.post(
-        "/auth/sign-in", json={"tenant": slug, "email": email, "password": PASSWORD}
-    )
-    signed.raise_for_status()
-    return {"Authorization": f"Bearer {signed.json()['access_token']}"}
-
-
 async def _mask_email(client: httpx.AsyncClient, admin: dict[str, str], rep: uuid.UUID) -> None:
     """The rep is a salesperson plus a custom role that denies contact.email: a real mask."""
     role = await client.post(
@@ -220,20 +212,6 @@ async def _mask_email(client: httpx.AsyncClient, admin: dict[str, str], rep: uui
         json={"role_ids": [roles["salesperson"], roles["no_email"]]},
     )
     assert assign.status_code == 200, assign.text
-
-
-async def _lift_read_limits(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
-    """A benchmark reads far more than a person would: lift the tenant's read budget and the
-    admin's export limits through the rules API (the defaults would throttle it, correctly)."""
-    rules = (await client.get("/api/v1/export-rules", headers=admin)).json()
-    rules["bulk_read"] = {"rows": 10**12, "cells": 10**15, "window_seconds": 3600}
-    rules["roles"]["tenant_admin"] = {
-        "max_rows": 10_000_000,
-        "approval_threshold": None,
-        "daily_rows": 10_000_000,
-    }
-    saved = await client.put("/api/v1/export-rules", headers=admin, json=rules)
-    assert saved.status_code == 200, saved.text
 
 
 async def build(sizes: Sizes, timing: Timing, loadgen: str, server: str, alt: bool) -> Stack:
@@ -298,12 +276,12 @@ async def build(sizes: Sizes, timing: Timing, loadgen: str, server: str, alt: bo
     baseline = wait_ready(launched[1], "/b2/ping")
     alt_product = wait_ready(launched[2], "/health") if alt else None
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{product.port}", timeout=60) as client:
-        admin = await _sign_in(client, "bench-a", "admin@a.example")
-        rep_headers = await _sign_in(client, "bench-a", "rep@a.example")
-        b_headers = await _sign_in(client, "bench-b", "admin@b.example")
+        admin = await sign_in(client, "admin@a.example", "bench-a")
+        rep_headers = await sign_in(client, "rep@a.example", "bench-a")
+        b_headers = await sign_in(client, "admin@b.example", "bench-b")
         await _mask_email(client, admin, rep)
         for tenant_admin in (admin, b_headers):
-            await _lift_read_limits(client, tenant_admin)
+            await lift_read_limits(client, tenant_admin)
     b0_pool = await asyncpg.create_pool(connect_dsn(urls.app_url), min_size=10, max_size=10)
     stack = Stack(
         harness=Harness(timing, loadgen, postmaster_pid(pg.cluster_dir)),
