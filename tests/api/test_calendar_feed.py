@@ -16,6 +16,7 @@ import vobject
 from backend.context import Principal
 from backend.runtime import Services
 from tests.conftest import TenantUser, new_tenant, new_user
+from tests.security.policy_helpers import create_role, user_with_roles
 
 HOSTILE = 'Line one\nDTSTART:19700101T000000Z\r\nEND:VEVENT; a, b \\ "c"'
 
@@ -187,25 +188,18 @@ async def test_vcard_parses_escapes_and_leaves_out_masked_fields(
     assert card.adr.value.street == "1 Main St; Suite 5"
     assert card.note.value == HOSTILE.replace("\r\n", "\n")
     assert got.text.count("BEGIN:") == 1  # the hostile notes opened nothing
-    role = await client.post(
-        "/api/v1/roles",
-        headers=admin.headers,
-        json={
-            "name": "no_email",
-            "rules": [
-                {"effect": "allow", "object": "*", "action": "read"},
-                {"effect": "deny", "object": "contact.email", "action": "read"},
-                {"effect": "deny", "object": "contact.notes", "action": "read"},
-            ],
-            "scopes": {"*": "tenant"},
-        },
+    await create_role(
+        client,
+        admin,
+        "no_email",
+        [
+            ("allow", "*", "read"),
+            ("deny", "contact.email", "read"),
+            ("deny", "contact.notes", "read"),
+        ],
+        scopes={"*": "tenant"},
     )
-    viewer = await new_user(services, client, admin, "viewer")
-    await client.put(
-        f"/api/v1/users/{viewer.user_id}/roles",
-        json={"role_ids": [role.json()["id"]]},
-        headers=admin.headers,
-    )
+    viewer = await user_with_roles(services, client, admin, "viewer", ["no_email"])
     masked = await client.get(f"/api/v1/contacts/{contact_id}/vcard", headers=viewer.headers)
     assert masked.status_code == 200
     card = vobject.readOne(masked.text)

@@ -10,6 +10,7 @@ import pytest
 
 from backend.runtime import Services
 from tests.conftest import TenantUser, gql, new_tenant, new_user
+from tests.security.policy_helpers import create_role, user_with_roles
 
 CALLER = "+1 (415) 555-0100"
 
@@ -88,27 +89,18 @@ async def test_scope_mask_and_tenant_are_respected(
     # Another tenant never finds it.
     assert (await client.get(_path("+14155550199"), headers=tenant_b.headers)).status_code == 404
     # A role that may not read phone numbers cannot find a record by one.
-    role = await client.post(
-        "/api/v1/roles",
-        headers=admin.headers,
-        json={
-            "name": "no_phones",
-            "rules": [
-                {"effect": "allow", "object": "*", "action": "read"},
-                {"effect": "deny", "object": "*.*phone", "action": "read"},
-                {"effect": "deny", "object": "activity.notes", "action": "read"},
-            ],
-            "scopes": {"*": "tenant"},
-        },
+    await create_role(
+        client,
+        admin,
+        "no_phones",
+        [
+            ("allow", "*", "read"),
+            ("deny", "*.*phone", "read"),
+            ("deny", "activity.notes", "read"),
+        ],
+        scopes={"*": "tenant"},
     )
-    assert role.status_code == 201, role.text
-    viewer = await new_user(services, client, admin, "viewer")
-    assigned = await client.put(
-        f"/api/v1/users/{viewer.user_id}/roles",
-        json={"role_ids": [role.json()["id"]]},
-        headers=admin.headers,
-    )
-    assert assigned.status_code == 200, assigned.text
+    viewer = await user_with_roles(services, client, admin, "viewer", ["no_phones"])
     assert (await client.get(_path("+14155550199"), headers=viewer.headers)).status_code == 404
 
 
@@ -124,25 +116,18 @@ async def test_activity_notes_on_the_card_are_masked(
         json={"kind": "call", "subject": "Secret", "notes": "hidden", "contact_id": contact["id"]},
         headers=admin.headers,
     )
-    role = await client.post(
-        "/api/v1/roles",
-        headers=admin.headers,
-        json={
-            "name": "no_notes",
-            "rules": [
-                {"effect": "allow", "object": "*", "action": "read"},
-                {"effect": "deny", "object": "*.notes", "action": "read"},
-                {"effect": "deny", "object": "contact.email", "action": "read"},
-            ],
-            "scopes": {"*": "tenant"},
-        },
+    await create_role(
+        client,
+        admin,
+        "no_notes",
+        [
+            ("allow", "*", "read"),
+            ("deny", "*.notes", "read"),
+            ("deny", "contact.email", "read"),
+        ],
+        scopes={"*": "tenant"},
     )
-    viewer = await new_user(services, client, admin, "viewer")
-    await client.put(
-        f"/api/v1/users/{viewer.user_id}/roles",
-        json={"role_ids": [role.json()["id"]]},
-        headers=admin.headers,
-    )
+    viewer = await user_with_roles(services, client, admin, "viewer", ["no_notes"])
     card = await client.get(_path("4155550142"), headers=viewer.headers)
     assert card.status_code == 200, card.text
     body = card.json()
