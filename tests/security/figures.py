@@ -3,8 +3,8 @@
 A test calls `count("cross_tenant_probes", 120)` / `count("leaks", 0)`; the totals of one pytest
 session are written to `tests/security/results/figures.json` when the session ends
 (tests/conftest.py), and `uv run python -m tests.security.report` runs the security and
-reliability suites and prints them as a table. The tests still assert their own expectations (0 leaks, ...): the figures are for the README,
-never the thing that makes a test pass.
+reliability suites and prints them as a table. The tests still assert their own expectations
+(0 leaks, ...): the figures are for the README, never the thing that makes a test pass.
 """
 
 from __future__ import annotations
