@@ -140,9 +140,10 @@ class FuzzTally:
         """With CARAVAN_FUZZ_REPORT=<dir>, keep every distinct failure of a run as JSON there."""
         folder = os.environ.get("CARAVAN_FUZZ_REPORT")
         if folder:
-            rows = [
+            rows: list[Any] = [
                 {"where": w, "what": what, "example": ex} for (w, what), ex in self.failures.items()
             ]
+            rows.append({"statuses": {w: sorted(codes) for w, codes in self.statuses.items()}})
             Path(folder).mkdir(parents=True, exist_ok=True)
             (Path(folder) / f"{name}.json").write_text(json.dumps(rows, indent=1))
 

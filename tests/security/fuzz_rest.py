@@ -327,6 +327,7 @@ def run_workflows(
     *,
     scenarios: int,
     steps: int,
+    derandomize: bool,
 ) -> int:
     """Stateful fuzzing: schemathesis chains calls along the links it infers from the document
     (create -> get -> patch -> delete, a list's ids into the item routes, ...), so that cases
@@ -355,6 +356,7 @@ def run_workflows(
         stateful_step_count=steps,
         deadline=None,
         database=None,
+        derandomize=derandomize,
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
         verbosity=hypothesis.Verbosity.quiet,
