@@ -33,7 +33,7 @@ from tests.security.fuzz_helpers import (
     operations_of,
 )
 
-FAST_EXAMPLES = 5
+FAST_EXAMPLES = 4
 SLOW_EXAMPLES = 80
 
 # Strawberry's scalars beyond the built-in ones: valid and invalid literals for each.
