@@ -16,6 +16,7 @@ from typing import Any
 import hypothesis
 import pytest
 import schemathesis
+from graphql import StringValueNode, Visitor, parse, print_ast, visit
 from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
 from schemathesis.graphql import nodes
@@ -32,6 +33,7 @@ from tests.security.fuzz_helpers import (
     fresh_tenant_token,
     operations_of,
 )
+from tests.security.fuzz_rest import HOSTILE_STRINGS
 
 FAST_EXAMPLES = 4
 SLOW_EXAMPLES = 80
@@ -64,6 +66,40 @@ def fuzz_app(cluster: Cluster) -> Iterator[AppThread]:
         yield app
     finally:
         app.close()
+
+
+def with_hostile_string(document: str, pick: int, value: str) -> str:
+    """The document with its `pick`-th string literal (modulo their number) replaced."""
+    tree = parse(document)
+    seen = 0
+
+    class Count(Visitor):
+        def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+            nonlocal seen
+            seen += 1
+
+    visit(tree, Count())
+    if not seen:
+        return document
+    target, index = pick % seen, -1
+
+    class Replace(Visitor):
+        def enter_string_value(self, node: StringValueNode, *_: Any) -> StringValueNode | None:
+            nonlocal index
+            index += 1
+            return StringValueNode(value=value) if index == target else None
+
+    return print_ast(visit(tree, Replace()))
+
+
+@st.composite
+def hostile_documents(draw: st.DrawFn, operation: Operation) -> AnyCase:
+    """A generated document with one string literal made hostile (see HOSTILE_STRINGS)."""
+    case: AnyCase = draw(operation.as_strategy())
+    if isinstance(case.body, str):
+        pick = draw(st.integers(min_value=0, max_value=50))
+        case.body = with_hostile_string(case.body, pick, draw(st.sampled_from(HOSTILE_STRINGS)))
+    return case
 
 
 def graphql_problems(status: int, text: str) -> list[str]:
@@ -104,7 +140,7 @@ def fuzz_field(
         suppress_health_check=list(HealthCheck),
         verbosity=hypothesis.Verbosity.quiet,
     )
-    @hypothesis.given(case=operation.as_strategy())
+    @hypothesis.given(case=st.one_of(operation.as_strategy(), hostile_documents(operation)))
     def run(case: AnyCase) -> None:
         tally.cases += 1
         try:
@@ -180,3 +216,8 @@ def test_graphql_checks_catch_a_masked_error() -> None:
     assert graphql_problems(200, 'Traceback (most recent call last):\n  File "x"') != []
     assert graphql_problems(400, "Bad request") == ["status 400 with a body that is not JSON"]
     assert graphql_problems(200, json.dumps({"data": {"x": 1}})) == []
+
+
+def test_hostile_string_lands_in_the_document() -> None:
+    document = with_hostile_string('{ a(x: "1", y: "2") { id } }', 1, "\x00")
+    assert '"\\u0000"' in document and '"1"' in document
