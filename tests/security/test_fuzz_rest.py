@@ -8,13 +8,25 @@ deeper. See fuzz_rest.py for what is checked.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
+import httpx
 import pytest
+import schemathesis
+from schemathesis import CheckContext
+from schemathesis.checks import run_checks_for
 
 from tests.conftest import Cluster
 from tests.security.figures import count
 from tests.security.fuzz_helpers import AppThread, FuzzTally, fresh_tenant_token
-from tests.security.fuzz_rest import fuzz_operation, load_openapi, operations, run_workflows
+from tests.security.fuzz_rest import (
+    errors_are_problems,
+    fuzz_operation,
+    load_openapi,
+    no_stack_trace,
+    operations,
+    run_workflows,
+)
 
 FAST_SIGNED_IN = 5
 FAST_ANONYMOUS = 2
@@ -118,3 +130,32 @@ def test_rest_fuzz_signed_in_deep(fuzz_app: AppThread) -> None:
         "rest_deep", fuzz_app, {"Authorization": f"Bearer {token}"}, SLOW_SIGNED_IN, False
     )
     assert not tally.failures, tally.report()
+
+
+def test_the_checks_catch_what_they_are_for(fuzz_app: AppThread) -> None:
+    """The custom checks fail on the answers they exist to refuse (a fuzzer whose checks never
+    fire would report 0 failures for nothing)."""
+    operation = load_openapi(fuzz_app)["/api/v1/accounts"]["GET"]
+    case = operation.Case()
+    request = httpx.Request("GET", "http://testserver/api/v1/accounts")
+
+    def answer(status: int, content_type: str, body: str) -> schemathesis.Response:
+        headers = {"content-type": content_type}
+        response = httpx.Response(status, headers=headers, text=body, request=request)
+        response.elapsed = timedelta(milliseconds=1)  # as after a real exchange
+        return schemathesis.Response.from_any(response)
+
+    ctx = CheckContext(
+        override=None, auth=None, headers=None, config=operation.schema.config.checks_config_for(),
+        transport_kwargs=None, response_checks=run_checks_for(operation.schema).for_responses(),
+    )  # fmt: skip
+    problem = '{"type": "about:blank", "status": 404, "code": "not_found"}'
+    assert errors_are_problems(ctx, answer(404, "application/problem+json", problem), case) is None
+    with pytest.raises(AssertionError, match="text/plain"):
+        errors_are_problems(ctx, answer(404, "text/plain", "not found"), case)
+    with pytest.raises(AssertionError, match="without a `code`"):
+        errors_are_problems(ctx, answer(400, "application/problem+json", "{}"), case)
+    trace = 'Traceback (most recent call last):\n  File "/app/x.py", line 1'
+    with pytest.raises(AssertionError, match="Traceback"):
+        no_stack_trace(ctx, answer(500, "text/plain", trace), case)
+    assert no_stack_trace(ctx, answer(200, "application/json", "{}"), case) is None
