@@ -86,23 +86,42 @@ DESCRIPTIONS: Mapping[int | str, str] = {
     428: "Precondition required: send If-Match with the version (ETag) you read",
     429: "Too many requests: a throttle or the tenant's read budget; see Retry-After",
     500: "Server error (details are logged, never sent)",
+    503: "Not ready: the database is unreachable or not migrated",
     "default": "Any other error, as a problem",
 }
 
 # Statuses the traits below cannot see: the route (METHOD, path template) -> extra statuses.
 # tests/api/test_openapi_errors.py checks that every entry names a real operation.
+_SIGN_IN_STEP = frozenset({401, 429})  # wrong credentials or token; backend/auth/throttle.py
 EXTRA_STATUSES: Mapping[tuple[str, str], frozenset[int]] = {
-    # backend/auth/throttle.py: sign-in and second-factor back-off.
-    ("POST", "/auth/sign-in"): frozenset({429}),
-    ("POST", "/auth/mfa/verify"): frozenset({429}),
+    # Credentials in the body instead of a bearer token: 401 when they are wrong.
+    ("POST", "/auth/sign-in"): _SIGN_IN_STEP,
+    ("POST", "/auth/mfa/verify"): _SIGN_IN_STEP,
+    ("POST", "/auth/mfa/enroll"): frozenset({401}),
+    ("POST", "/auth/refresh"): frozenset({401}),
+    # A signed-in user's second factor is throttled like sign-in.
     ("POST", "/api/v1/me/mfa/totp/confirm"): frozenset({429}),
     ("POST", "/api/v1/me/mfa/totp/remove"): frozenset({429}),
     ("POST", "/api/v1/me/mfa/recovery-codes"): frozenset({429}),
-    # backend/exports/budget.py: an approved export is charged to the requester's read budget.
+    # backend/exports/budget.py: an approved export and a sync push read records.
     ("POST", "/api/v1/exports/{export_id}/approve"): frozenset({429}),
     ("POST", "/api/v1/sync"): frozenset({429}),
     # A single-use download link (unauthenticated: the token is the credential).
     ("GET", "/api/v1/exports/download/{token}"): frozenset({410}),
+}
+
+# Success answers that are not JSON, which a handler's return annotation cannot say:
+# (METHOD, path template) -> status -> (body type or None, media type).
+SUCCESS_BODIES: Mapping[tuple[str, str], Mapping[int, tuple[Any, str]]] = {
+    ("GET", "/calendar/{feed}"): {200: (str, "text/calendar")},
+    ("GET", "/api/v1/contacts/{record_id}/vcard"): {200: (str, "text/vcard")},
+    ("GET", "/oauth/authorize"): {200: (str, "text/html"), 302: (None, "")},
+    ("POST", "/oauth/authorize"): {200: (str, "text/html"), 303: (None, "")},
+}
+_SUCCESS_DESCRIPTIONS = {
+    200: "The page or document",
+    302: "Back to the app's redirect URI",
+    303: "The next step",
 }
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -184,24 +203,47 @@ def _problem(status: int | str) -> ResponseSpec:
 
 
 def error_responses(t: Traits) -> dict[int | str, ResponseSpec]:
-    """The documented error answers (and 304) of one operation."""
+    """The documented error answers of one operation (and the success answers its signature
+    cannot describe: 304, non-JSON bodies)."""
     if t.path.startswith("/oauth/"):
         responses = _oauth_responses(t)
     elif t.path == "/graphql":
-        responses = {
-            400: _spec(400, GraphQLErrorResponse, "application/json"),
-            413: _problem(413),
-            415: _problem(415),
-            500: _problem(500),
-        }
-    elif t.path.startswith("/.well-known/") or t.path in {"/health", "/ready"}:
+        responses = _graphql_responses(t)
+    elif t.path == "/ready":  # its own JSON status document, also when not ready
+        responses = {503: _spec(503, dict[str, Any], "application/json"), 500: _problem(500)}
+    elif t.path.startswith("/.well-known/") or t.path == "/health":
         responses = {500: _problem(500)}
     else:
         responses = {s: _problem(s) for s in sorted(problem_statuses(t))}
     if t.if_none_match:
         responses[304] = ResponseSpec(None, description=DESCRIPTIONS[304])
+    for status, (body, media_type) in SUCCESS_BODIES.get((t.method, t.path), {}).items():
+        responses[status] = ResponseSpec(
+            body,
+            description=_SUCCESS_DESCRIPTIONS[status],
+            media_type=media_type,
+            generate_examples=False,
+        )
     responses["default"] = _problem("default")
     return responses
+
+
+def _graphql_responses(t: Traits) -> dict[int | str, ResponseSpec]:
+    """Strawberry's transport errors: 400 for a request it cannot read, 404 for GET (queries go
+    by POST only). Documented as JSON GraphQL errors: issue 15 item 11 makes every GraphQL answer
+    JSON (before that, Strawberry sends these as text/plain)."""
+    if t.method != "POST":
+        return {
+            400: _problem(400),
+            404: _spec(404, GraphQLErrorResponse, "application/json"),
+            500: _problem(500),
+        }
+    return {
+        400: _spec(400, GraphQLErrorResponse, "application/json"),
+        413: _problem(413),
+        415: _problem(415),
+        500: _problem(500),
+    }
 
 
 def _oauth_responses(t: Traits) -> dict[int | str, ResponseSpec]:
