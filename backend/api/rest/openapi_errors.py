@@ -74,7 +74,7 @@ class GraphQLErrorResponse(TypedDict):
 DESCRIPTIONS: Mapping[int | str, str] = {
     304: "Not modified: the If-None-Match tag is current (no body)",
     400: "Bad request: a malformed body, parameter or header (`code`, `field`)",
-    401: "Unauthenticated: no valid bearer token (`WWW-Authenticate: Bearer`)",
+    401: "Unauthenticated: no valid bearer token, or wrong credentials (`code` says which)",
     403: "Forbidden: the caller's role, scope or field permissions do not allow this",
     404: "Not found (also what another tenant's or an out-of-scope record gives)",
     409: "Conflict: the state does not allow this now, or an Idempotency-Key is still running",
@@ -267,19 +267,18 @@ class ErrorDocs(InitPlugin, ReceiveRoutePlugin):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         config = app_config.openapi_config
         if config is not None:
-            components = config.components
-            if isinstance(components, list):
-                components = components[0] if components else Components()
-                config.components = [components, *cast(list[Components], config.components)[1:]]
-            components.security_schemes = {
-                **(components.security_schemes or {}),
-                BEARER: SecurityScheme(
-                    type="http",
-                    scheme="bearer",
-                    bearer_format="JWT",
-                    description="An access token from /auth/sign-in or /oauth/token.",
-                ),
-            }
+            bearer = SecurityScheme(
+                type="http",
+                scheme="bearer",
+                bearer_format="JWT",
+                description="An access token from /auth/sign-in or /oauth/token.",
+            )
+            given = config.components
+            # Litestar merges a list of Components into one when it builds the document.
+            config.components = [
+                *(given if isinstance(given, list) else [given]),
+                Components(security_schemes={BEARER: bearer}),
+            ]
         return app_config
 
     def receive_route(self, route: BaseRoute) -> None:
