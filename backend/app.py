@@ -10,6 +10,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from backend.api.idempotency import IdempotencyMiddleware
+from backend.api.rest.openapi_errors import ErrorDocs
 from backend.api.rest.problems import EXCEPTION_HANDLERS
 from backend.api.rest.routes import rest_handlers
 from backend.runtime import Services
@@ -64,5 +65,7 @@ def create_app(services: Services) -> Litestar:
             path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
         ),
+        # Every operation's error answers (problem+json) in that document.
+        plugins=[ErrorDocs()],
         debug=False,
     )
