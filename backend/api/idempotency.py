@@ -47,7 +47,7 @@ def _valid_key(key: str) -> bool:
 def _graphql_key(body: bytes) -> str | None:
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply: the endpoint says so
         return None
     extensions = document.get("extensions") if isinstance(document, dict) else None
     key = extensions.get("idempotencyKey") if isinstance(extensions, dict) else None
@@ -70,7 +70,16 @@ async def _send(send: Send, status: int, headers: dict[str, str], body: bytes) -
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def _problem(send: Send, status: int, code: str, title: str, detail: str) -> None:
+async def _problem(
+    send: Send, scope: Scope, status: int, code: str, title: str, detail: str
+) -> None:
+    if scope["path"] == "/graphql":
+        # GraphQL clients read errors[].extensions, not problem+json.
+        extensions = {"code": code.upper(), "reason": code, "field": "Idempotency-Key"}
+        graphql = {"errors": [{"message": detail, "extensions": extensions}]}
+        headers = {"content-type": "application/json"}
+        await _send(send, status, headers, json.dumps(graphql).encode())
+        return
     body = {
         "type": "about:blank",
         "status": status,
@@ -106,6 +115,7 @@ class IdempotencyMiddleware:
         if not _valid_key(key):
             await _problem(
                 send,
+                scope,
                 400,
                 "invalid_idempotency_key",
                 "Bad request",
@@ -116,11 +126,11 @@ class IdempotencyMiddleware:
         claim = await store.claim(db, principal, key, fingerprint(scope, body))
         if claim.state is store.ClaimState.REUSED:
             detail = "this Idempotency-Key was used for a different request; use a new key"
-            await _problem(send, 422, "idempotency_key_reused", "Unprocessable", detail)
+            await _problem(send, scope, 422, "idempotency_key_reused", "Unprocessable", detail)
             return
         if claim.state is store.ClaimState.IN_PROGRESS:
             detail = "a request with this Idempotency-Key is still running; retry shortly"
-            await _problem(send, 409, "idempotency_in_progress", "Conflict", detail)
+            await _problem(send, scope, 409, "idempotency_in_progress", "Conflict", detail)
             return
         if claim.state is store.ClaimState.REPLAY:
             assert claim.response is not None

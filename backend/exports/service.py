@@ -44,6 +44,8 @@ from backend.records.service import RecordService
 
 _exports = table_of(Export)
 _FILE_KEY_PURPOSE = "export-file-key"
+# What an export looks like to its readers (REST and GraphQL). Never the sealed file key, the
+# link's hash or its use times: the service answers with these keys only (see _public).
 _PUBLIC = (
     "id",
     "entity",
@@ -170,7 +172,7 @@ class ExportService:
                         "reason": decision.reason,
                     },
                 )
-                return await self._row(conn, export_id)
+                return _public(await self._row(conn, export_id))
         except CaravanError as refused:
             # Every attempt is on the record: refused by policy or rules, throttled, or invalid.
             outcome = "invalid"
@@ -257,7 +259,7 @@ class ExportService:
                 row["requested_by"] == ctx.user_id or await self._is_admin(conn, ctx)
             ):
                 raise NotFound("export not found")
-            return row
+            return _public(row)
 
     async def list(self, ctx: RequestContext, limit: int = 50) -> list[dict[str, Any]]:
         if not 1 <= limit <= 200:
@@ -269,7 +271,7 @@ class ExportService:
             if not await self._is_admin(conn, ctx):
                 stmt = stmt.where(_exports.c.requested_by == ctx.user_id)
             stmt = stmt.order_by(_exports.c.id.desc()).limit(limit)
-            return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
+            return [_public(dict(r)) for r in (await conn.execute(stmt)).mappings().all()]
 
     # -- decide --------------------------------------------------------------------------
     async def approve(self, ctx: RequestContext, export_id: uuid.UUID | str) -> dict[str, Any]:
@@ -291,7 +293,7 @@ class ExportService:
                 .values(decided_by=ctx.user_id, decided_at=func.now(), reason="approved")
             )
             await self._decided(conn, ctx, row, EventType.EXPORT_APPROVED, "approved", None)
-            return await self._row(conn, key)
+            return _public(await self._row(conn, key))
 
     async def deny(
         self, ctx: RequestContext, export_id: uuid.UUID | str, reason: str | None
@@ -312,7 +314,7 @@ class ExportService:
                 )
             )
             await self._decided(conn, ctx, row, EventType.EXPORT_DENIED, "denied", reason)
-            return await self._row(conn, key)
+            return _public(await self._row(conn, key))
 
     async def _pending(
         self, conn: AsyncConnection, ctx: RequestContext, key: uuid.UUID
