@@ -203,7 +203,11 @@ async def _rest_refuses(client: httpx.AsyncClient, authorization: str | None) ->
     response = await client.get("/api/v1/contacts", headers=headers)
     assert response.status_code == 401, response.text
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
-    assert response.headers["www-authenticate"] == "Bearer"
+    # RFC 6750: a refused bearer token is named as such; no token at all gets a bare challenge.
+    scheme, _, token = (authorization or "").partition(" ")
+    sent = scheme.lower() == "bearer" and token.strip()
+    expected = 'Bearer error="invalid_token"' if sent else "Bearer"
+    assert response.headers["www-authenticate"] == expected
     body = response.json()
     assert body["status"] == 401
     assert body["code"] in ("unauthenticated", "invalid_token")
