@@ -75,7 +75,19 @@ class _Repeated(dict[str, Any]):
     key: str = ""
 
 
+class _RepeatedKey(Exception):
+    pass
+
+
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) == len(pairs):
+        return result
+    raise _RepeatedKey
+
+
+def _marking_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The slow hook, for the second pass that finds where the repeated key is."""
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
@@ -86,39 +98,55 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _join(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{_shown(key)}" if path else _shown(key)
+# A value's place in the document: (its key or index, the place of its container).
+_Place = tuple[str | int, "_Place"] | None
+
+
+def _path(place: _Place, last: str | int | None = None) -> str:
+    """`changes[0].client_id`; built only for a refusal."""
+    parts: list[str | int] = [] if last is None else [last]
+    while place is not None:
+        key, place = place
+        parts.append(key)
+    text = ""
+    for key in reversed(parts):
+        if isinstance(key, int):
+            text += f"[{key}]"
+        else:
+            text += f".{_shown(key)}" if text else _shown(key)
+    return text
 
 
 def check_json(document: Any, *, status: int = 422) -> Refusal | None:
     """The first unstorable string or repeated key of a decoded body, in document order.
     Iterative: a deeply nested body must not exhaust the stack here."""
-    stack: list[tuple[str, Any]] = [("", document)]
+    stack: list[tuple[Any, _Place]] = [(document, None)]
     while stack:
-        path, value = stack.pop()
+        value, place = stack.pop()
         if isinstance(value, str):
             if unstorable(value):
-                return _bad_characters(path or "body", status)
+                return _bad_characters(_path(place) or "body", status)
         elif isinstance(value, dict):
             if isinstance(value, _Repeated):
-                where = _join(path, value.key)
+                where = _path(place, value.key)
                 return Refusal(400, "duplicate_key", where, f"{where}: the key is repeated")
             for key in value:
                 if unstorable(key):
-                    return _bad_characters(_join(path, key), status)
-            stack.extend((_join(path, k), v) for k, v in reversed(value.items()))
+                    return _bad_characters(_path(place, key), status)
+            stack.extend((v, (k, place)) for k, v in reversed(value.items()))
         elif isinstance(value, list):
-            stack.extend((_join(path, i), v) for i, v in reversed(list(enumerate(value))))
+            stack.extend((value[i], (i, place)) for i in range(len(value) - 1, -1, -1))
     return None
 
 
-def _decode_json(body: bytes) -> tuple[bool, Any]:
+def _decode_json(body: bytes) -> tuple[bool, bool, Any]:
+    """(parsed, a key repeated, the document). A repeated key is located by a second pass."""
     try:
-        return True, json.loads(body, object_pairs_hook=_object)
+        return True, False, json.loads(body, object_pairs_hook=_object)
+    except _RepeatedKey:
+        return True, True, json.loads(body, object_pairs_hook=_marking_object)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        return False, None
+        return False, False, None
 
 
 # -- GraphQL documents ---------------------------------------------------------------------------
@@ -171,7 +199,10 @@ def check_graphql_document(document: Any) -> Refusal | None:
 
 # -- query strings and forms ---------------------------------------------------------------------
 def check_pairs(raw: bytes, *, status: int = 400) -> Refusal | None:
-    """A query string or form body, decoded the way Litestar decodes query strings."""
+    """A query string or form body, decoded the way Litestar decodes query strings. Percent
+    decoding replaces invalid UTF-8, so only NUL (raw or `%00`) can make a value unstorable."""
+    if b"\x00" not in raw and b"%00" not in raw:
+        return None
     for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
         if unstorable(key) or unstorable(value):
             return _bad_characters(_shown(key) or "query", status)
@@ -179,13 +210,14 @@ def check_pairs(raw: bytes, *, status: int = 400) -> Refusal | None:
 
 
 def check_path(scope: Scope) -> Refusal | None:
+    """The decoded path; a fault in it is named by its path parameter where there is one."""
+    if not unstorable(scope["path"]):
+        return None
     params = cast(dict[str, Any], scope).get("path_params") or {}
     for name, value in params.items():
         if isinstance(value, str) and unstorable(value):
             return _bad_characters(name, 400)
-    if unstorable(scope["path"]):
-        return _bad_characters("path", 400)
-    return None
+    return _bad_characters("path", 400)
 
 
 def _media_type(scope: Scope) -> str:
@@ -212,12 +244,16 @@ def check_body(scope: Scope, body: bytes) -> Refusal | None:
     if not is_json(media_type):
         detail = "send the body as application/json"
         return Refusal(415, "unsupported_media_type", "Content-Type", detail)
-    parsed, document = _decode_json(body)
+    parsed, repeated, document = _decode_json(body)
     if not parsed:
         return None  # the app answers malformed JSON
-    if path == GRAPHQL_PATH:
-        return check_json(document, status=400) or check_graphql_document(document)
-    return check_json(document)
+    status = 400 if path == GRAPHQL_PATH else 422
+    # JSON cannot carry NUL or a surrogate raw (control characters must be escaped, and the
+    # body is UTF-8): only a \u escape can. Without one, only a repeated key needs the walk.
+    refusal = check_json(document, status=status) if repeated or b"\\u" in body else None
+    if refusal is None and path == GRAPHQL_PATH:
+        refusal = check_graphql_document(document)
+    return refusal
 
 
 # -- answers -------------------------------------------------------------------------------------

@@ -35,11 +35,6 @@ def _get(headers: RawHeaders, name: bytes) -> bytes | None:
     return None
 
 
-def _set(headers: RawHeaders, name: bytes, value: bytes) -> None:
-    headers[:] = [(k, v) for k, v in headers if k.lower() != name]
-    headers.append((name, value))
-
-
 def _request_header(scope: Scope, name: bytes) -> bytes | None:
     return _get(cast(RawHeaders, scope.get("headers", [])), name)
 
@@ -54,33 +49,38 @@ def over_https(scope: Scope, trust_proxy: bool) -> bool:
     return forwarded is not None and forwarded.split(b",")[0].strip().lower() == b"https"
 
 
-def _no_store(headers: RawHeaders) -> None:
-    current = _get(headers, b"cache-control")
-    if current is None or b"no-store" not in current.lower():
-        _set(headers, b"cache-control", b"no-store")
-    vary = _get(headers, b"vary")
-    if vary is None:
-        _set(headers, b"vary", b"Authorization")
-    elif b"authorization" not in vary.lower():
-        _set(headers, b"vary", vary + b", Authorization")
-
-
-def secure_headers(headers: RawHeaders, scope: Scope, *, trust_proxy: bool) -> None:
-    """Adds and removes the headers above in a response's raw header list."""
-    headers[:] = [(k, v) for k, v in headers if k.lower() != b"server"]
+def secure_headers(headers: RawHeaders, scope: Scope, *, trust_proxy: bool) -> RawHeaders:
+    """The response's raw header list with the headers above added and `Server` removed."""
+    kept: RawHeaders = []
+    present: dict[bytes, bytes] = {}
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"server":
+            continue
+        present[lowered] = value
+        kept.append((name, value))
     for name, value in _ALWAYS:
-        if _get(headers, name) is None:
-            headers.append((name, value))
+        if name not in present:
+            kept.append((name, value))
     if _request_header(scope, b"authorization") is not None:
-        _no_store(headers)
-    content_type = _get(headers, b"content-type") or b""
-    if content_type.lower().startswith(b"text/html"):
-        if _get(headers, b"content-security-policy") is None:
-            headers.append((b"content-security-policy", HTML_CSP.encode()))
-        if _get(headers, b"x-frame-options") is None:
-            headers.append((b"x-frame-options", b"DENY"))
-    if over_https(scope, trust_proxy) and _get(headers, b"strict-transport-security") is None:
-        headers.append((b"strict-transport-security", HSTS.encode()))
+        cache = present.get(b"cache-control")
+        if cache is None or b"no-store" not in cache.lower():
+            kept = [(k, v) for k, v in kept if k.lower() != b"cache-control"]
+            kept.append((b"cache-control", b"no-store"))
+        vary = present.get(b"vary")
+        if vary is None:
+            kept.append((b"vary", b"Authorization"))
+        elif b"authorization" not in vary.lower():
+            kept = [(k, v) for k, v in kept if k.lower() != b"vary"]
+            kept.append((b"vary", vary + b", Authorization"))
+    if present.get(b"content-type", b"").lower().startswith(b"text/html"):
+        if b"content-security-policy" not in present:
+            kept.append((b"content-security-policy", HTML_CSP.encode()))
+        if b"x-frame-options" not in present:
+            kept.append((b"x-frame-options", b"DENY"))
+    if b"strict-transport-security" not in present and over_https(scope, trust_proxy):
+        kept.append((b"strict-transport-security", HSTS.encode()))
+    return kept
 
 
 def security_headers_hook(*, trust_proxy: bool) -> BeforeMessageSendHookHandler:
@@ -89,7 +89,6 @@ def security_headers_hook(*, trust_proxy: bool) -> BeforeMessageSendHookHandler:
             return
         start = cast(dict[str, Any], message)
         headers = list(start.get("headers") or [])
-        secure_headers(headers, scope, trust_proxy=trust_proxy)
-        start["headers"] = headers
+        start["headers"] = secure_headers(headers, scope, trust_proxy=trust_proxy)
 
     return hook
