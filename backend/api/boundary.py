@@ -198,14 +198,14 @@ def check_graphql_document(document: Any) -> Refusal | None:
 
 
 # -- query strings and forms ---------------------------------------------------------------------
-def check_pairs(raw: bytes, *, status: int = 400) -> Refusal | None:
+def check_pairs(raw: bytes, *, status: int = 400, unnamed: str = "query") -> Refusal | None:
     """A query string or form body, decoded the way Litestar decodes query strings. Percent
     decoding replaces invalid UTF-8, so only NUL (raw or `%00`) can make a value unstorable."""
     if b"\x00" not in raw and b"%00" not in raw:
         return None
     for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
         if unstorable(key) or unstorable(value):
-            return _bad_characters(_shown(key) or "query", status)
+            return _bad_characters(_shown(key) or unnamed, status)
     return None
 
 
@@ -239,7 +239,7 @@ def check_body(scope: Scope, body: bytes) -> Refusal | None:
     if path.startswith(OAUTH_PREFIX):
         # Form posts; a body in any other type is refused by the OAuth endpoints themselves.
         if media_type == "application/x-www-form-urlencoded":
-            return check_pairs(body)
+            return check_pairs(body, unnamed="body")
         return None
     if not is_json(media_type):
         detail = "send the body as application/json"
@@ -248,8 +248,9 @@ def check_body(scope: Scope, body: bytes) -> Refusal | None:
     if not parsed:
         return None  # the app answers malformed JSON
     status = 400 if path == GRAPHQL_PATH else 422
-    # JSON cannot carry NUL or a surrogate raw (control characters must be escaped, and the
-    # body is UTF-8): only a \u escape can. Without one, only a repeated key needs the walk.
+    # JSON cannot carry NUL or a lone surrogate raw (control characters must be escaped, and
+    # a lone surrogate cannot be encoded): only a \u escape can. Without one, only a repeated
+    # key needs the walk.
     refusal = check_json(document, status=status) if repeated or b"\\u" in body else None
     if refusal is None and path == GRAPHQL_PATH:
         refusal = check_graphql_document(document)
