@@ -203,7 +203,11 @@ async def _rest_refuses(client: httpx.AsyncClient, authorization: str | None) ->
     response = await client.get("/api/v1/contacts", headers=headers)
     assert response.status_code == 401, response.text
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
-    assert response.headers["www-authenticate"] == "Bearer"
+    # RFC 6750: a refused bearer token is named as such; no token at all gets a bare challenge.
+    scheme, _, token = (authorization or "").partition(" ")
+    sent = scheme.lower() == "bearer" and token.strip()
+    expected = 'Bearer error="invalid_token"' if sent else "Bearer"
+    assert response.headers["www-authenticate"] == expected
     body = response.json()
     assert body["status"] == 401
     assert body["code"] in ("unauthenticated", "invalid_token")
@@ -349,7 +353,6 @@ async def test_refresh_token_of_one_tenant_cannot_be_replayed_under_another(
         "0" * 32 + "." + "A" * 43,
         "a" * 5000,
         f"{uuid.uuid4().hex}." + "b" * 5000,
-        "\u0000.\u0000",
         "' or 1=1 --.x",
     ],
 )
@@ -358,6 +361,17 @@ async def test_garbage_refresh_tokens_are_refused(client: httpx.AsyncClient, tok
     assert response.status_code == 401, response.text
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
     assert response.json()["code"] == "invalid_refresh_token"
+
+
+async def test_a_refresh_token_with_nul_is_refused_at_the_door(client: httpx.AsyncClient) -> None:
+    """NUL cannot be stored or looked up: refused before the token is (backend/api/boundary.py)."""
+    response = await _refresh(client, "\u0000.\u0000")
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    assert (response.json()["code"], response.json()["field"]) == (
+        "invalid_characters",
+        "refresh_token",
+    )
 
 
 async def test_an_access_token_is_not_a_refresh_token(
