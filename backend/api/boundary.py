@@ -260,7 +260,9 @@ def check_body(scope: Scope, body: bytes) -> Refusal | None:
 # -- answers -------------------------------------------------------------------------------------
 def _answer(path: str, refusal: Refusal) -> tuple[dict[str, str], bytes]:
     if path == GRAPHQL_PATH:
-        extensions = {"code": "BAD_USER_INPUT", "reason": refusal.code, "field": refusal.field}
+        # The GraphQL controller answers a wrong media type as UNSUPPORTED_MEDIA_TYPE: agree.
+        code = "UNSUPPORTED_MEDIA_TYPE" if refusal.status == 415 else "BAD_USER_INPUT"
+        extensions = {"code": code, "reason": refusal.code, "field": refusal.field}
         body: dict[str, Any] = {"errors": [{"message": refusal.detail, "extensions": extensions}]}
         return {"content-type": "application/json"}, json.dumps(body).encode()
     if path == AUTHORIZE_PATH:
