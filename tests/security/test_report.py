@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.security.report import GOALS, Row, exit_code, load, markdown, rows
 
 
@@ -76,3 +78,30 @@ def test_load_reads_the_written_file_and_tolerates_its_absence(tmp_path: Path) -
     path = tmp_path / "figures.json"
     path.write_text(json.dumps({"leaks": 0, "cross_tenant_probes": 12}))
     assert load(path) == {"leaks": 0, "cross_tenant_probes": 12}
+
+
+async def test_a_failing_forgery_test_counts_as_accepted() -> None:
+    """The @forgeries decorator: tried always, accepted when the test's refusal check fails
+    (the session's real figures are restored afterwards)."""
+    from tests.security import figures
+    from tests.security.forgeries import forgeries
+
+    saved = figures._totals.copy()
+    try:
+        figures._totals.clear()
+
+        @forgeries(3)
+        async def refused() -> None:
+            pass
+
+        @forgeries(2)
+        async def accepted() -> None:
+            raise AssertionError("the forged token got a 200")
+
+        await refused()
+        with pytest.raises(AssertionError):
+            await accepted()
+        assert dict(figures._totals) == {"forgeries_tried": 5, "forgeries_accepted": 2}
+    finally:
+        figures._totals.clear()
+        figures._totals.update(saved)
