@@ -191,6 +191,20 @@ async def test_the_detector_sees_an_owner_reading_their_own_objects(
     assert "GET /api/v1/lookup/phone/{number}" in seen
 
 
+async def test_the_detector_sees_an_owner_changing_their_own_objects(
+    client: httpx.AsyncClient, conn: asyncpg.Connection, world: World
+) -> None:
+    """Control for writes: the generated PATCH and GraphQL delete, by the owner on fresh
+    objects of their own, are seen as changes (snapshot) - a write that got through would be."""
+    own = await make_targets(client, world.owner_a)
+    surfaces = {"PATCH /api/v1/contacts/{record_id}", "mutation deleteAccount"}
+    chosen = [p for p in world.rest + world.gql if p.surface in surfaces]
+    assert len(chosen) == 2
+    for probe in chosen:
+        found = await run_probe(client, conn, probe, "owner", world.owner_a, own)
+        assert any("changed" in why for why in found.why), found
+
+
 # -- the probes -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("surface", ["rest", "graphql"])
 async def test_cross_tenant_probes_leak_nothing(
