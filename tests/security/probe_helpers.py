@@ -38,6 +38,7 @@ from graphql import (
     GraphQLScalarType,
     get_named_type,
 )
+from graphql.pyutils import Undefined
 
 from backend.crm.registry import ENTITIES
 from backend.policy.builtin import TENANT_ADMIN, builtin_roles
@@ -554,7 +555,7 @@ def argument_kind(field_name: str, argument: str, entity_hint: str | None) -> st
 
 @dataclass
 class IdSlot:
-    path: tuple[str, ...]  # argument path, e.g. ("input", "changes", 0, "id")
+    path: tuple[Any, ...]  # argument path, e.g. ("input", "changes", 0, "id")
     kind: str
     required: bool
 
@@ -593,7 +594,7 @@ def _fill(
         value: Json = {}
         for fname, f in named.fields.items():
             sub = (*inner_path, fname)
-            needed = isinstance(f.type, GraphQLNonNull) and f.default_value is _UNDEFINED()
+            needed = isinstance(f.type, GraphQLNonNull) and f.default_value is Undefined
             wanted = any(p[: len(sub)] == sub for p in ids)
             # versions get the record's true one (see _set_versions): only scope may refuse
             versioned = fname in ("version", "baseVersion") and any(
@@ -610,12 +611,6 @@ def _fill(
         # A sync push's op: a delete is the change a leak would show most plainly.
         return "DELETE" if "DELETE" in named.values else next(iter(named.values))
     return _scalar(named.name, name, entity)
-
-
-def _UNDEFINED() -> Any:
-    from graphql.pyutils import Undefined
-
-    return Undefined
 
 
 def _rewrites(field_name: str, fname: str, entity: EntitySpec | None) -> bool:
