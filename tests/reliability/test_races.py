@@ -16,9 +16,9 @@ import httpx
 from backend.runtime import Services
 from tests.conftest import PASSWORD, TenantUser, new_tenant, sign_in
 from tests.exports.helpers import add_contacts, audit_events, request_export, set_rules
+from tests.security.figures import count
 from tests.security.oauth_helpers import Pkce, authorize_as, exchange, register
 from tests.security.policy_helpers import user_with_roles
-from tests.security.figures import count
 
 ROUNDS = 3
 AT_ONCE = 6
