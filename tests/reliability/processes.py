@@ -24,6 +24,13 @@ def serve(
     name: str, database_url: str, data_dir: Path, env: dict[str, str] | None = None
 ) -> Server:
     """`caravan serve` (python -m backend serve), answering /health, or an error with its log."""
+    return wait_ready(launch(name, database_url, data_dir, env), "/health")
+
+
+def launch(
+    name: str, database_url: str, data_dir: Path, env: dict[str, str] | None = None
+) -> Server:
+    """Start `caravan serve` without waiting for it (several start side by side)."""
     port = _free_port()
     log = data_dir / f"serve-{name}-{port}.log"
     environment = {
@@ -42,7 +49,7 @@ def serve(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    return wait_ready(Server(process, port, name, log), "/health")
+    return Server(process, port, name, log)
 
 
 def kill9(server: Server) -> None:
