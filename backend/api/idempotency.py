@@ -31,6 +31,7 @@ MAX_BUFFERED_BODY = 1_000_001  # above the app's body limit: the app refuses suc
 MAX_STORED_BODY = 2_000_000  # a larger answer is not kept: a retry runs again
 _KEPT_HEADERS = ("content-type", "content-encoding", "location", "etag", "vary")
 _NOT_FINAL = {408, 429}  # the client may retry these: they are not the request's answer
+_GRAPHQL_RETRYABLE = (b'"INTERNAL_SERVER_ERROR"', b'"SERVICE_UNAVAILABLE"')
 
 
 def _header(scope: Scope, name: str) -> str | None:
@@ -206,7 +207,7 @@ def _final(scope: Scope, response: store.StoredResponse) -> bool:
         return False
     if cast(dict[str, Any], scope)["path"] != "/graphql":
         return True
-    return b'"INTERNAL_SERVER_ERROR"' not in response.body
+    return not any(code in response.body for code in _GRAPHQL_RETRYABLE)
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:

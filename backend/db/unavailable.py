@@ -23,6 +23,8 @@ def database_unavailable(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, BaseExceptionGroup):  # dependencies resolved in a task group
+            return any(database_unavailable(inner) for inner in current.exceptions)
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True
         if isinstance(current, _UNAVAILABLE):
