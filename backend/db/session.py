@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from backend.errors import Forbidden
+from backend.idempotency.inflight import mark_applied
 
 log = logging.getLogger("caravan.db")
 # What to do after a transaction, once its connection is released; given whether it rolled back.
@@ -47,6 +48,7 @@ class Database:
         async with self.engine.connect() as conn, conn.begin():
             await begin_tenant(conn, tenant_id)
             yield conn
+            await mark_applied(conn, tenant_id)
 
     @asynccontextmanager
     async def plain_transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -158,6 +160,7 @@ class TenantSession:
                     if self.rollback_only:
                         await conn.rollback()
                     else:
+                        await mark_applied(conn, self.tenant_id)
                         await conn.commit()
                 finally:
                     await conn.close()
