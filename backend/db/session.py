@@ -75,20 +75,19 @@ class Database:
 
     @staticmethod
     def discard(conn: AsyncConnection) -> None:
-        """The transaction on `conn` rolled back (or is starting): drop what it queued."""
+        """A transaction is starting on `conn`: drop what an earlier, rolled-back one queued."""
         conn.info.pop(_AFTER_COMMIT, None)
 
     @asynccontextmanager
     async def tenant_transaction(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
-            self.discard(conn)  # conn.info outlives a checkout: start clean
-            try:
-                async with conn.begin():
-                    await begin_tenant(conn, tenant_id)
-                    yield conn
-            except BaseException:
-                self.discard(conn)
-                raise
+            # conn.info outlives a checkout, so what a rolled-back transaction queued is dropped
+            # here, by the next one (not on the way out: a connection broken by a cancellation
+            # cannot even be asked for its info).
+            self.discard(conn)
+            async with conn.begin():
+                await begin_tenant(conn, tenant_id)
+                yield conn
             self.committed(conn)
 
     @asynccontextmanager
@@ -96,12 +95,8 @@ class Database:
         """A transaction with no tenant set: RLS shows no tenant rows at all."""
         async with self.engine.connect() as conn:
             self.discard(conn)
-            try:
-                async with conn.begin():
-                    yield conn
-            except BaseException:
-                self.discard(conn)
-                raise
+            async with conn.begin():
+                yield conn
             self.committed(conn)
 
     async def dispose(self) -> None:
@@ -213,12 +208,10 @@ class TenantSession:
             if conn is not None:
                 try:
                     if self.rollback_only:
-                        self.db.discard(conn)
                         await conn.rollback()
                     else:
                         await conn.commit()
                         self.db.committed(conn)
                 finally:
-                    self.db.discard(conn)
                     await conn.close()
             await self._released(self.rollback_only)
