@@ -84,6 +84,13 @@ class Admins:
             raise Conflict("the tenant would have no admin left", field=field, code="last_admin")
 
 
+async def _lock_tenant(conn: AsyncConnection, ctx: RequestContext) -> None:
+    # FOR NO KEY UPDATE (key_share=True): the lock a policy-version bump takes anyway.
+    await conn.execute(
+        select(_tenants.c.id).where(_tenants.c.id == ctx.tenant_id).with_for_update(key_share=True)
+    )
+
+
 async def lock_admins(conn: AsyncConnection, ctx: RequestContext) -> Admins:
     """Lock the tenant's row, then read its admins from the database (never the cached policy).
 
@@ -96,11 +103,7 @@ async def lock_admins(conn: AsyncConnection, ctx: RequestContext) -> Admins:
     The caller must still be an active tenant admin once the lock is held: a change that
     committed meanwhile may have demoted or deactivated them.
     """
-    await conn.execute(
-        select(_tenants.c.id)
-        .where(_tenants.c.id == ctx.tenant_id)
-        .with_for_update(key_share=True)  # FOR NO KEY UPDATE
-    )
+    await _lock_tenant(conn, ctx)
     role_id = (
         await conn.execute(
             select(_roles.c.id).where(_roles.c.name == TENANT_ADMIN, _roles.c.builtin.is_(True))
@@ -327,6 +330,9 @@ async def update_role(
 async def delete_role(ctx: RequestContext, role_id: uuid.UUID) -> None:
     async with ctx.session.transaction() as conn:
         policy = await admin_policy(conn, ctx)
+        # The tenant's lock first, as set_user_roles takes it: the delete cascades to role
+        # assignments, and taking the two in opposite orders could deadlock.
+        await _lock_tenant(conn, ctx)
         role = await _one_role(conn, role_id)
         if role.builtin:
             raise Forbidden("built-in roles cannot be deleted", field="id", code="builtin_role")
