@@ -66,7 +66,8 @@ async def test_the_app_acts_as_its_service_user_with_its_scopes(
     assert principal.user_id != tenant_a.user_id
     assert principal.client_id is not None and str(principal.client_id) == reader_app.id
     assert principal.scopes == frozenset({"crm.read", "crm.write"})
-    assert principal.session_id is None
+    # A session of its own, so the token can be revoked (tests/security/test_revocation.py).
+    assert principal.session_id is not None
     # Reading works; writing is refused by the role (auditor) although the scope allows it.
     headers = bearer(body["access_token"])
     assert (await client.get("/api/v1/contacts", headers=headers)).status_code == 200
