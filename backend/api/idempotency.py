@@ -138,7 +138,7 @@ class IdempotencyMiddleware:
                 "the request with this Idempotency-Key was carried out but its answer was lost"
                 " (the server stopped); read the result instead of retrying"
             )
-            await _problem(send, 409, "idempotency_answer_lost", "Conflict", detail)
+            await _problem(send, scope, 409, "idempotency_answer_lost", "Conflict", detail)
             return
         if claim.state is store.ClaimState.REPLAY:
             assert claim.response is not None
