@@ -7,11 +7,14 @@ from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 
+from backend.api.boundary import BoundaryMiddleware
+from backend.api.hygiene import security_headers_hook
 from backend.api.idempotency import IdempotencyMiddleware
+from backend.api.rest.openapi_errors import ErrorDocs
 from backend.api.rest.problems import EXCEPTION_HANDLERS
 from backend.api.rest.routes import rest_handlers
+from backend.api.rest.swagger import LocalSwaggerPlugin
 from backend.runtime import Services
 
 MAX_BODY_BYTES = 1_000_000
@@ -31,6 +34,9 @@ def create_app(services: Services) -> Litestar:
     )
 
     startup, shutdown = [audit.start], [audit.stop]
+    if services.tokens.revocations is not None:  # hear other processes' revocations at once
+        startup.append(services.tokens.revocations.start)
+        shutdown.append(services.tokens.revocations.stop)
     if services.backups is not None:
         from backend.backups.scheduler import BackupScheduler
 
@@ -49,8 +55,14 @@ def create_app(services: Services) -> Litestar:
         route_handlers=[*rest_handlers(), graphql_controller()],
         state=State({"services": services}),
         exception_handlers=EXCEPTION_HANDLERS,
-        # Retried POSTs (Idempotency-Key) get the first answer; see backend/api/idempotency.py.
-        middleware=[DefineMiddleware(IdempotencyMiddleware, services=services)],
+        # Strings PostgreSQL cannot store, repeated JSON keys and non-JSON bodies are refused
+        # first (backend/api/boundary.py); retried POSTs (Idempotency-Key) get the first
+        # answer (backend/api/idempotency.py).
+        middleware=[
+            BoundaryMiddleware,
+            DefineMiddleware(IdempotencyMiddleware, services=services),
+        ],
+        before_send=[security_headers_hook(trust_proxy=services.settings.trust_proxy)],
         on_startup=startup,
         on_shutdown=[*shutdown, close_database],
         # Brotli for clients that accept it (phones on thin links), gzip for the rest.
@@ -62,7 +74,9 @@ def create_app(services: Services) -> Litestar:
             title="Caravan CRM",
             version="1.0.0",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[LocalSwaggerPlugin()],
         ),
+        # Every operation's error answers (problem+json) in that document.
+        plugins=[ErrorDocs()],
         debug=False,
     )

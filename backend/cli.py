@@ -198,6 +198,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             log_level="info",
             access_log=args.access_log,
             proxy_headers=False,
+            server_header=False,  # no product banner (backend/api/hygiene.py)
         )
     except _Shutdown:
         log.info("stopped")

@@ -91,6 +91,9 @@ class Settings:
     # A role that reads every tenant (BYPASSRLS or superuser) for pg_dump/pg_restore; unset in
     # embedded mode: the embedded cluster's superuser.
     backup_database_url: str | None = None
+    # Behind a TLS-terminating proxy: believe its X-Forwarded-Proto (for HSTS). Off by default:
+    # without a proxy in front, any client could send that header.
+    trust_proxy: bool = False
 
     @property
     def is_production(self) -> bool:
@@ -148,6 +151,7 @@ class Settings:
             backup_lock_mode=env.get("CARAVAN_BACKUP_LOCK_MODE", "COMPLIANCE").upper(),
             backup_kms_key_id=env.get("CARAVAN_BACKUP_KMS_KEY_ID") or None,
             backup_database_url=env.get("CARAVAN_BACKUP_DATABASE_URL") or None,
+            trust_proxy=bool(_bool(env, "CARAVAN_TRUST_PROXY")),
         )
         settings.check_production()
         return settings

@@ -22,7 +22,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from backend.api.auth_header import bearer_token
 from backend.context import Principal
 from backend.errors import CaravanError
-from backend.idempotency import store
+from backend.idempotency import inflight, store
 from backend.runtime import Services
 
 HEADER = "idempotency-key"
@@ -31,6 +31,7 @@ MAX_BUFFERED_BODY = 1_000_001  # above the app's body limit: the app refuses suc
 MAX_STORED_BODY = 2_000_000  # a larger answer is not kept: a retry runs again
 _KEPT_HEADERS = ("content-type", "content-encoding", "location", "etag", "vary")
 _NOT_FINAL = {408, 429}  # the client may retry these: they are not the request's answer
+_GRAPHQL_RETRYABLE = (b'"INTERNAL_SERVER_ERROR"', b'"SERVICE_UNAVAILABLE"')
 
 
 def _header(scope: Scope, name: str) -> str | None:
@@ -47,7 +48,7 @@ def _valid_key(key: str) -> bool:
 def _graphql_key(body: bytes) -> str | None:
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply: the endpoint says so
         return None
     extensions = document.get("extensions") if isinstance(document, dict) else None
     key = extensions.get("idempotencyKey") if isinstance(extensions, dict) else None
@@ -70,7 +71,16 @@ async def _send(send: Send, status: int, headers: dict[str, str], body: bytes) -
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def _problem(send: Send, status: int, code: str, title: str, detail: str) -> None:
+async def _problem(
+    send: Send, scope: Scope, status: int, code: str, title: str, detail: str
+) -> None:
+    if scope["path"] == "/graphql":
+        # GraphQL clients read errors[].extensions, not problem+json.
+        extensions = {"code": code.upper(), "reason": code, "field": "Idempotency-Key"}
+        graphql = {"errors": [{"message": detail, "extensions": extensions}]}
+        headers = {"content-type": "application/json"}
+        await _send(send, status, headers, json.dumps(graphql).encode())
+        return
     body = {
         "type": "about:blank",
         "status": status,
@@ -106,6 +116,7 @@ class IdempotencyMiddleware:
         if not _valid_key(key):
             await _problem(
                 send,
+                scope,
                 400,
                 "invalid_idempotency_key",
                 "Bad request",
@@ -116,11 +127,18 @@ class IdempotencyMiddleware:
         claim = await store.claim(db, principal, key, fingerprint(scope, body))
         if claim.state is store.ClaimState.REUSED:
             detail = "this Idempotency-Key was used for a different request; use a new key"
-            await _problem(send, 422, "idempotency_key_reused", "Unprocessable", detail)
+            await _problem(send, scope, 422, "idempotency_key_reused", "Unprocessable", detail)
             return
         if claim.state is store.ClaimState.IN_PROGRESS:
             detail = "a request with this Idempotency-Key is still running; retry shortly"
-            await _problem(send, 409, "idempotency_in_progress", "Conflict", detail)
+            await _problem(send, scope, 409, "idempotency_in_progress", "Conflict", detail)
+            return
+        if claim.state is store.ClaimState.LOST:
+            detail = (
+                "the request with this Idempotency-Key was carried out but its answer was lost"
+                " (the server stopped); read the result instead of retrying"
+            )
+            await _problem(send, scope, 409, "idempotency_answer_lost", "Conflict", detail)
             return
         if claim.state is store.ClaimState.REPLAY:
             assert claim.response is not None
@@ -158,16 +176,21 @@ class IdempotencyMiddleware:
             await send(message)
 
         db = self.services.db
+        running = inflight.current.set(
+            inflight.InFlight(principal.tenant_id, principal.user_id, key)
+        )
         try:
             await self.app(scope, receive, capture)
         except BaseException:
+            inflight.current.reset(running)
             await store.release(db, principal, key)
             raise
+        inflight.current.reset(running)
         response = _identity(store.StoredResponse(status, headers, b"".join(chunks)))
         if _final(scope, response) and size <= MAX_STORED_BODY:
             await store.complete(db, principal, key, response)
         else:
-            await store.release(db, principal, key)
+            await store.release(db, principal, key, response if size <= MAX_STORED_BODY else None)
 
     async def _replay(self, scope: Scope, send: Send, stored: store.StoredResponse) -> None:
         headers = dict(stored.headers)
@@ -194,7 +217,7 @@ def _final(scope: Scope, response: store.StoredResponse) -> bool:
         return False
     if cast(dict[str, Any], scope)["path"] != "/graphql":
         return True
-    return b'"INTERNAL_SERVER_ERROR"' not in response.body
+    return not any(code in response.body for code in _GRAPHQL_RETRYABLE)
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:

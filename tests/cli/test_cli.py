@@ -243,6 +243,10 @@ def test_serve_on_embedded_defaults_from_an_empty_data_dir() -> None:
         assert code == 200
         code, page = _get_json(f"{base}/api/v1/contacts", tokens["access_token"])
         assert code == 200 and page == {"items": [], "next": None}
+        # The served answers carry no product banner (uvicorn's Server header is off).
+        with urllib.request.urlopen(f"{base}/health", timeout=10) as health:
+            assert health.headers.get("server") is None
+            assert health.headers.get("x-content-type-options") == "nosniff"
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)

@@ -23,6 +23,7 @@ from backend.auth.keys import ALGORITHM, generate_key
 from backend.context import Principal
 from backend.runtime import Services
 from tests.conftest import PASSWORD, Cluster, TenantUser, new_tenant, new_user, sign_in
+from tests.security.forgeries import forgeries, forgery
 
 PROBLEM_JSON = "application/problem+json"
 Json = dict[str, Any]
@@ -98,6 +99,7 @@ async def test_every_sign_in_failure_is_the_same_401(
     await sign_in(client, t.slug, t.email, PASSWORD)
 
 
+@forgery
 async def test_deactivated_users_refresh_token_stops_working(
     cluster: Cluster, services: Services, client: httpx.AsyncClient, signin_tenant: TenantUser
 ) -> None:
@@ -203,7 +205,11 @@ async def _rest_refuses(client: httpx.AsyncClient, authorization: str | None) ->
     response = await client.get("/api/v1/contacts", headers=headers)
     assert response.status_code == 401, response.text
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
-    assert response.headers["www-authenticate"] == "Bearer"
+    # RFC 6750: a refused bearer token is named as such; no token at all gets a bare challenge.
+    scheme, _, token = (authorization or "").partition(" ")
+    sent = scheme.lower() == "bearer" and token.strip()
+    expected = 'Bearer error="invalid_token"' if sent else "Bearer"
+    assert response.headers["www-authenticate"] == expected
     body = response.json()
     assert body["status"] == 401
     assert body["code"] in ("unauthenticated", "invalid_token")
@@ -226,6 +232,7 @@ PROBES: dict[str, Probe] = {"rest": _rest_refuses, "graphql": _graphql_refuses}
 
 @pytest.mark.parametrize("skin", sorted(PROBES))
 @pytest.mark.parametrize("case", list(BAD_TOKENS))
+@forgery
 async def test_bad_access_tokens_are_refused(
     services: Services, client: httpx.AsyncClient, tenant_a: TenantUser, skin: str, case: str
 ) -> None:
@@ -239,12 +246,14 @@ async def test_bad_access_tokens_are_refused(
 @pytest.mark.parametrize(
     "authorization", ["Basic YWRtaW46YWRtaW4=", "Bearer", "Token abc", "bearer  "]
 )
+@forgery
 async def test_malformed_authorization_headers_are_refused(
     client: httpx.AsyncClient, skin: str, authorization: str
 ) -> None:
     await PROBES[skin](client, authorization)
 
 
+@forgeries(len(PROBES))
 async def test_refresh_token_is_not_an_access_token(
     client: httpx.AsyncClient, tenant_a: TenantUser
 ) -> None:
@@ -299,6 +308,7 @@ async def first_pair(client: httpx.AsyncClient, tenant_a: TenantUser) -> AsyncIt
     yield await sign_in(client, tenant_a.slug, tenant_a.email, PASSWORD)
 
 
+@forgery
 async def test_refresh_rotates_and_reuse_revokes_the_family(
     client: httpx.AsyncClient, tenant_a: TenantUser, first_pair: Json
 ) -> None:
@@ -325,6 +335,7 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(
     assert unrelated.status_code == 200, unrelated.text
 
 
+@forgery
 async def test_refresh_token_of_one_tenant_cannot_be_replayed_under_another(
     client: httpx.AsyncClient, tenant_b: TenantUser, first_pair: Json
 ) -> None:
@@ -349,10 +360,10 @@ async def test_refresh_token_of_one_tenant_cannot_be_replayed_under_another(
         "0" * 32 + "." + "A" * 43,
         "a" * 5000,
         f"{uuid.uuid4().hex}." + "b" * 5000,
-        "\u0000.\u0000",
         "' or 1=1 --.x",
     ],
 )
+@forgery
 async def test_garbage_refresh_tokens_are_refused(client: httpx.AsyncClient, token: str) -> None:
     response = await _refresh(client, token)
     assert response.status_code == 401, response.text
@@ -360,6 +371,18 @@ async def test_garbage_refresh_tokens_are_refused(client: httpx.AsyncClient, tok
     assert response.json()["code"] == "invalid_refresh_token"
 
 
+async def test_a_refresh_token_with_nul_is_refused_at_the_door(client: httpx.AsyncClient) -> None:
+    """NUL cannot be stored or looked up: refused before the token is (backend/api/boundary.py)."""
+    response = await _refresh(client, "\u0000.\u0000")
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    assert (response.json()["code"], response.json()["field"]) == (
+        "invalid_characters",
+        "refresh_token",
+    )
+
+
+@forgery
 async def test_an_access_token_is_not_a_refresh_token(
     client: httpx.AsyncClient, first_pair: Json
 ) -> None:

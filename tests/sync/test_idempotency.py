@@ -163,7 +163,15 @@ async def test_graphql_mutations_honour_the_key(
     assert await _count(client, admin, "Graph") == 2
     changed = {**extended, "variables": {"input": {"lastName": "Other"}}}
     refused = await client.post("/graphql", json=changed, headers=admin.headers)
-    assert_problem(refused, 422, "idempotency_key_reused")
+    # As a GraphQL client reads errors (issue 15, item 11), not problem+json.
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/json"
+    (error,) = refused.json()["errors"]
+    assert error["extensions"] == {
+        "code": "IDEMPOTENCY_KEY_REUSED",
+        "reason": "idempotency_key_reused",
+        "field": "Idempotency-Key",
+    }
     plain = await gql(client, admin, "{ contacts(first: 5) { edges { node { id } } } }")
     assert len(plain["data"]["contacts"]["edges"]) == 2
 

@@ -1,4 +1,10 @@
-"""The GraphQL endpoint at /graphql, on Litestar through Strawberry's integration."""
+"""The GraphQL endpoint at /graphql, on Litestar through Strawberry's integration.
+
+Every answer is JSON a GraphQL client can read: request errors that Strawberry raises as
+text/plain HTTP errors (malformed JSON, missing query, wrong method or content type, batches)
+become `{"errors": [{"message", "extensions": {"code"}}]}` with the same status
+(backend/api/gql/http_errors.py).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +13,22 @@ from typing import Any
 
 from cross_web import HTTPException
 from graphql import GraphQLError
-from litestar import Request
+from litestar import Request, Response, route
 from litestar.datastructures import Headers, State
 from litestar.types import ControllerRouterHandler
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.litestar import make_graphql_controller
 from strawberry.types import ExecutionResult
 
 from backend.api.gql.context import GraphQLContext, build_context
 from backend.api.gql.errors import convert_errors
+from backend.api.gql.http_errors import EXCEPTION_HANDLERS, request_error
 from backend.api.gql.persisted import (
     PersistedQueries,
     PersistedQueryMismatch,
     PersistedQueryNotFound,
+    PersistedQuerySignInRequired,
     load_operations,
 )
 from backend.api.gql.schema import schema
@@ -43,6 +52,35 @@ def graphql_controller() -> ControllerRouterHandler:
     persisted = PersistedQueries(load_operations())
 
     class Controller(base):  # type: ignore[valid-type,misc]
+        exception_handlers = EXCEPTION_HANDLERS
+
+        async def execute_request(
+            self, request: Request[Any, Any, Any], context: Any, root_value: Any
+        ) -> Response[Any]:
+            if request.method != "POST":  # queries via GET are off; mutations never go by GET
+                return request_error(405, "GraphQL requests are sent with POST")
+            try:
+                response: Response[Any] = await self.run(
+                    request, context=context, root_value=root_value
+                )
+            except HTTPException as exc:
+                return request_error(exc.status_code, exc.reason)
+            return response
+
+        @route(
+            http_method=["PUT", "PATCH", "DELETE"],
+            status_code=405,
+            include_in_schema=False,
+        )
+        async def other_methods(self) -> Response[Any]:
+            return request_error(405, "GraphQL requests are sent with POST")
+
+        async def parse_http_body(self, request_adapter: Any) -> Any:
+            content_type, _ = parse_content_type(request_adapter.content_type or "")
+            if content_type.lower() != "application/json":
+                raise HTTPException(415, "GraphQL requests are sent as application/json")
+            return await super().parse_http_body(request_adapter)
+
         async def execute_single(
             self,
             request: Request[Any, Any, Any],
@@ -53,10 +91,17 @@ def graphql_controller() -> ControllerRouterHandler:
             request_data: GraphQLRequestData,
         ) -> ExecutionResult:
             # A persisted-query hash stands for its document (backend/api/gql/persisted.py).
+            signed_in = context.request_context if isinstance(context, GraphQLContext) else None
+            tenant = signed_in.tenant_id if signed_in is not None else None
             try:
-                query = persisted.resolve(request_data.query, request_data.extensions)
+                query = persisted.resolve(request_data.query, request_data.extensions, tenant)
             except PersistedQueryMismatch as exc:
                 raise HTTPException(400, str(exc)) from None
+            except PersistedQuerySignInRequired:
+                refused = context.auth_error
+                return ExecutionResult(
+                    data=None, errors=[GraphQLError(refused.detail, original_error=refused)]
+                )
             except PersistedQueryNotFound:
                 return ExecutionResult(
                     data=None,

@@ -2,30 +2,40 @@
 `extensions.persistedQuery = {version: 1, sha256Hash}` instead of the document.
 
 Known documents: the operations checked in under graphql/operations/ (the mobile app's, loaded
-at startup; the hash is the SHA-256 of the file's text) and documents a client registered
-earlier by sending the hash together with the query. An unknown hash answers
-`PersistedQueryNotFound` (the client then sends the query once); a hash that does not match
-its query is a bad request.
+at startup; the hash is the SHA-256 of the file's text), known to every signed-in caller and
+never evicted; and documents a signed-in client registered earlier by sending the hash together
+with the query. Registered documents are kept per tenant: a hash one tenant registered is
+unknown to every other tenant (so no tenant can learn what another runs, or evict its
+documents), and each tenant's share is bounded (least recently used dropped), as is the number
+of tenants held. An unknown hash answers `PersistedQueryNotFound` (the client then sends the
+query once); a hash that does not match its query is a bad request.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 OPERATIONS_DIR = Path(__file__).resolve().parents[3] / "graphql" / "operations"
-MAX_REGISTERED = 1000  # documents registered by clients, least recently used dropped
 MAX_DOCUMENT = 20_000  # characters; longer documents are run but never registered
+MAX_PER_TENANT = 500  # documents registered by one tenant's clients
+MAX_TENANT_CHARS = 500_000  # and their total size: at most ~0.5 MB of text per tenant
+MAX_TENANTS = 100  # tenants whose registrations are held; the least recently active dropped
 
 
 class PersistedQueryNotFound(Exception):
-    """The hash names no document this server knows: send the query with it once."""
+    """The hash names no document this caller's tenant knows: send the query with it once."""
 
 
 class PersistedQueryMismatch(Exception):
     """The query sent does not hash to the hash sent with it."""
+
+
+class PersistedQuerySignInRequired(Exception):
+    """Persisted queries (registering or running by hash) need a signed-in caller."""
 
 
 def sha256_hex(document: str) -> str:
@@ -40,35 +50,91 @@ def load_operations(directory: Path = OPERATIONS_DIR) -> dict[str, str]:
     return {sha256_hex(d): d for d in documents}
 
 
-class PersistedQueries:
-    def __init__(self, operations: dict[str, str]) -> None:
-        self._fixed = dict(operations)
-        self._registered: OrderedDict[str, str] = OrderedDict()
+def requested_hash(extensions: dict[str, Any] | None) -> str | None:
+    """The persisted-query hash a request names, or None when it sends no persistedQuery."""
+    persisted = (extensions or {}).get("persistedQuery")
+    if persisted is None:
+        return None
+    if (
+        not isinstance(persisted, dict)
+        or persisted.get("version") != 1
+        or not isinstance(persisted.get("sha256Hash"), str)
+    ):
+        raise PersistedQueryMismatch("persistedQuery needs version 1 and a sha256Hash")
+    digest: str = persisted["sha256Hash"].lower()
+    return digest
 
-    def resolve(self, query: str | None, extensions: dict[str, Any] | None) -> str | None:
-        """The document to run: `query` itself, or the one the persisted-query hash names."""
-        persisted = (extensions or {}).get("persistedQuery")
-        if persisted is None:
+
+class _TenantDocuments:
+    """One tenant's registered documents, least recently used first."""
+
+    def __init__(self) -> None:
+        self.documents: OrderedDict[str, str] = OrderedDict()
+        self.chars = 0
+
+    def get(self, digest: str) -> str | None:
+        document = self.documents.get(digest)
+        if document is not None:
+            self.documents.move_to_end(digest)
+        return document
+
+    def put(self, digest: str, document: str, max_count: int, max_chars: int) -> None:
+        if digest in self.documents:
+            self.documents.move_to_end(digest)
+            return
+        self.documents[digest] = document
+        self.chars += len(document)
+        while len(self.documents) > max_count or self.chars > max_chars:
+            _, dropped = self.documents.popitem(last=False)
+            self.chars -= len(dropped)
+
+
+class PersistedQueries:
+    def __init__(
+        self,
+        operations: dict[str, str],
+        *,
+        per_tenant: int = MAX_PER_TENANT,
+        tenant_chars: int = MAX_TENANT_CHARS,
+        tenants: int = MAX_TENANTS,
+    ) -> None:
+        self._fixed = dict(operations)
+        self._per_tenant = per_tenant
+        self._tenant_chars = tenant_chars
+        self._max_tenants = tenants
+        self._tenants: OrderedDict[uuid.UUID, _TenantDocuments] = OrderedDict()
+
+    def resolve(
+        self, query: str | None, extensions: dict[str, Any] | None, tenant: uuid.UUID | None
+    ) -> str | None:
+        """The document to run: `query` itself, or the one the persisted-query hash names for
+        this tenant (None: the caller is not signed in)."""
+        digest = requested_hash(extensions)
+        if digest is None:
             return query
-        if (
-            not isinstance(persisted, dict)
-            or persisted.get("version") != 1
-            or not isinstance(persisted.get("sha256Hash"), str)
-        ):
-            raise PersistedQueryMismatch("persistedQuery needs version 1 and a sha256Hash")
-        digest = persisted["sha256Hash"].lower()
+        if query is not None and sha256_hex(query) != digest:
+            raise PersistedQueryMismatch("provided sha256Hash does not match query")
+        if tenant is None:
+            raise PersistedQuerySignInRequired
         if query is not None:
-            if sha256_hex(query) != digest:
-                raise PersistedQueryMismatch("provided sha256Hash does not match query")
             if digest not in self._fixed and len(query) <= MAX_DOCUMENT:
-                self._registered[digest] = query
-                self._registered.move_to_end(digest)
-                while len(self._registered) > MAX_REGISTERED:
-                    self._registered.popitem(last=False)
+                self._register(tenant, digest, query)
             return query
-        if digest in self._fixed:
-            return self._fixed[digest]
-        if digest in self._registered:
-            self._registered.move_to_end(digest)
-            return self._registered[digest]
-        raise PersistedQueryNotFound
+        fixed = self._fixed.get(digest)
+        if fixed is not None:
+            return fixed
+        held = self._tenants.get(tenant)
+        document = held.get(digest) if held is not None else None
+        if document is None:
+            raise PersistedQueryNotFound
+        self._tenants.move_to_end(tenant)
+        return document
+
+    def _register(self, tenant: uuid.UUID, digest: str, document: str) -> None:
+        held = self._tenants.get(tenant)
+        if held is None:
+            held = self._tenants[tenant] = _TenantDocuments()
+        self._tenants.move_to_end(tenant)
+        held.put(digest, document, self._per_tenant, self._tenant_chars)
+        while len(self._tenants) > self._max_tenants:
+            self._tenants.popitem(last=False)

@@ -21,6 +21,7 @@ from backend.api.gql.auth_admin import AuthAdminMutation, AuthAdminQuery
 from backend.api.gql.cost import QueryCostRule
 from backend.api.gql.exports import ExportMutation, ExportQuery
 from backend.api.gql.history import HistoryMutation, HistoryQuery
+from backend.api.gql.introspection import SignedInIntrospection
 from backend.api.gql.lookup import LookupQuery
 from backend.api.gql.opportunities import OpportunityMutation, OpportunityQuery
 from backend.api.gql.policy import PolicyMutation, PolicyQuery
@@ -87,6 +88,7 @@ schema = CaravanSchema(
         # Factories: a fresh extension per request; the rules and the parse/validation caches
         # (module-level in Strawberry, keyed by maxsize) are shared by every request.
         lambda: AddValidationRules(list(LIMIT_RULES)),
+        SignedInIntrospection,
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),

@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from backend.db.unavailable import database_unavailable
 from backend.errors import CaravanError
 
 log = logging.getLogger("caravan.api")
@@ -46,12 +47,28 @@ def problem(
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def handle_domain_error(_: Request[Any, Any, Any], exc: CaravanError) -> Response[dict[str, Any]]:
+def bearer_challenge(request: Request[Any, Any, Any], status: int) -> str | None:
+    """The RFC 6750 challenge for a 401 or 403: `Bearer` alone when no access token was sent
+    (e.g. a failed sign-in), `error="invalid_token"` when the one sent was refused, and
+    `error="insufficient_scope"` when a valid token does not allow the request."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    sent = scheme.lower() == "bearer" and bool(token.strip())
+    if status == 401:
+        return 'Bearer error="invalid_token"' if sent else "Bearer"
+    if status == 403 and sent:
+        return 'Bearer error="insufficient_scope"'
+    return None
+
+
+def handle_domain_error(
+    request: Request[Any, Any, Any], exc: CaravanError
+) -> Response[dict[str, Any]]:
     errors = [{"field": p.field, "code": p.code, "message": p.message} for p in exc.problems]
     # Extension members and headers some errors carry (e.g. mfa_token; Retry-After on a 429).
     headers: dict[str, str] = dict(getattr(exc, "headers", None) or {})
-    if exc.status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
+    challenge = bearer_challenge(request, exc.status)
+    if challenge is not None:
+        headers["WWW-Authenticate"] = challenge
     extra = getattr(exc, "extra", None)
     return problem(
         exc.status, exc.code, exc.title, exc.detail, exc.field, errors, headers or None, extra
@@ -106,7 +123,9 @@ def handle_validation_error(
     )
 
 
-def handle_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+def handle_http_error(
+    request: Request[Any, Any, Any], exc: HTTPException
+) -> Response[dict[str, Any]]:
     code = {
         404: "not_found",
         405: "method_not_allowed",
@@ -114,6 +133,9 @@ def handle_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response
         415: "unsupported_media_type",
     }
     headers = {k: v for k, v in (exc.headers or {}).items()}
+    challenge = bearer_challenge(request, exc.status_code)
+    if challenge is not None:
+        headers.setdefault("WWW-Authenticate", challenge)
     if isinstance(exc.__cause__, SerializationException):
         return malformed_json()  # Litestar could not decode the body
     return problem(
@@ -140,6 +162,15 @@ def handle_recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Re
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if database_unavailable(exc):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return problem(
+            503,
+            "database_unavailable",
+            "Service unavailable",
+            "the database cannot be reached right now; retry shortly",
+            headers={"Retry-After": "2"},
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(
         HTTP_500_INTERNAL_SERVER_ERROR,
