@@ -36,7 +36,7 @@ from tests.security.fuzz_helpers import (
 from tests.security.fuzz_rest import HOSTILE_STRINGS
 
 FAST_EXAMPLES = 4
-SLOW_EXAMPLES = 80
+SLOW_EXAMPLES = 30
 
 # Strawberry's scalars beyond the built-in ones: valid and invalid literals for each.
 _SCALARS: dict[str, st.SearchStrategy[Any]] = {
