@@ -102,13 +102,18 @@ class RestSkin:
         assert response.headers["content-type"].startswith(PROBLEM_JSON), response.headers
         body = response.json()
         assert body["status"] == response.status_code, body
-        assert isinstance(body["code"], str) and body["code"], body
+        for key in ("title", "detail", "code"):
+            assert isinstance(body[key], str) and body[key], body
+        assert "Traceback" not in response.text
         return Outcome(kind, code=body["code"], raw=body)
 
     def _answer(self, response: httpx.Response, status: int) -> Outcome:
         if response.status_code != status:
             return self._refusal(response)
-        record: dict[str, Any] | None = response.json() if response.content else None
+        if status == 204:
+            assert response.content == b"", response.content
+            return Outcome("ok", None)
+        record: dict[str, Any] = response.json()
         return Outcome("ok", record, raw=record)
 
     async def create(
@@ -213,8 +218,15 @@ class GraphQLSkin:
         errors = payload["errors"]
         if errors:
             assert payload.get(key) is None, payload
+            for error in errors:
+                assert all(isinstance(error[k], str) and error[k] for k in error), payload
             codes = [e["code"] for e in errors]
-            kind: Kind = "stale" if "version_mismatch" in codes else "invalid"
+            kind: Kind = "invalid"
+            if "version_mismatch" in codes:
+                kind = "stale"
+                assert [(e["field"], e["code"]) for e in errors] == [
+                    ("version", "version_mismatch")
+                ], payload
             return Outcome(kind, code=codes[0], raw=payload)
         node = payload[key]
         return Outcome("ok", _snake_keys(node), raw=payload)
