@@ -10,6 +10,7 @@ update with the current version and then a stale one, history, delete, get -> no
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -45,10 +46,14 @@ ENTITY_ROLES = [
 
 @pytest.fixture(scope="module")
 async def world(services: Services, client: httpx.AsyncClient) -> World:
-    admin = await new_tenant(services, client, "matrix")
-    other = await new_tenant(services, client, "elsewhere")
-    users = {role: await user_with_roles(services, client, admin, role, [role]) for role in ROLES}
-    return World(client, admin, other, users, skins(client))
+    # Sign-ins hash passwords: run them together (the hashing leaves the event loop).
+    admin, other = await asyncio.gather(
+        new_tenant(services, client, "matrix"), new_tenant(services, client, "elsewhere")
+    )
+    made = await asyncio.gather(
+        *(user_with_roles(services, client, admin, role, [role]) for role in ROLES)
+    )
+    return World(client, admin, other, dict(zip(ROLES, made, strict=True)), skins(client))
 
 
 def _ids(outcome: Any) -> set[str]:

@@ -11,6 +11,7 @@ decisions (through the effective-permissions view).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -21,12 +22,12 @@ import pytest
 from backend.crm.registry import ENTITIES
 from backend.records.spec import EntitySpec
 from backend.runtime import Services
-from backend.tenants.service import create_user
-from tests.conftest import PASSWORD, TenantUser, new_tenant, sign_in
+from tests.conftest import TenantUser, new_tenant
 from tests.matrix import oracle as policy
 from tests.matrix.names import snake
 from tests.matrix.skins import SKIN_NAMES, RestSkin, Skin, skins
 from tests.matrix.values import parent_refs, sample
+from tests.security.policy_helpers import user_with_roles
 
 BUILTIN = policy.BUILTIN
 # Custom roles a tenant admin creates through the API, checked the same way.
@@ -128,14 +129,11 @@ async def world(services: Services, client: httpx.AsyncClient) -> World:
             },
         )
         assert made.status_code == 201, made.text
-    users: dict[str, TenantUser] = {}
-    for role in ROLES:
-        email = f"{role}@{admin.slug}.example"
-        user_id = await create_user(
-            services.db, tenant_slug=admin.slug, email=email, password=PASSWORD, roles=[role]
-        )
-        token = (await sign_in(client, admin.slug, email, PASSWORD))["access_token"]
-        users[role] = TenantUser(admin.tenant_id, admin.slug, user_id, email, token)
+    # Sign-ins hash passwords: run them together (the hashing leaves the event loop).
+    signed_in = await asyncio.gather(
+        *(user_with_roles(services, client, admin, role, [role]) for role in ROLES)
+    )
+    users = dict(zip(ROLES, signed_in, strict=True))
     world = World(admin=admin, users=users, skins=skins(client), links={}, owned={})
     for spec in _by_dependency():
         world.links[spec.name] = (await _create(rest, admin, spec, world.full_body(spec)))["id"]
