@@ -141,9 +141,9 @@ async def _read(
 
 async def _update(
     world: World, spec: EntitySpec, skin: str, role: str, record: dict[str, Any]
-) -> str | None:
+) -> tuple[str, Any] | None:
     """Update with the current version, then with the stale one; or refused. Returns the
-    field changed, if any."""
+    field changed and its new value, if any."""
     s, user, rules = world.skins[skin], world.users[role], rules_of(role)
     rid, version = record["id"], record["version"]
     permitted = update_field(spec, lambda f: field_allows(rules, spec.name, f, "update"))
@@ -166,20 +166,36 @@ async def _update(
     assert after is not None
     assert after["version"] == version + 1
     assert same(after[permitted.name], value)
-    return permitted.name
+    return permitted.name, value
 
 
 async def _history(
-    world: World, spec: EntitySpec, skin: str, role: str, rid: str, changed: str | None
+    world: World,
+    spec: EntitySpec,
+    skin: str,
+    role: str,
+    rid: str,
+    changed: tuple[str, Any] | None,
 ) -> None:
+    """The record's history as the role sees it: its creation, and the change just made (newest
+    first) through this skin, with the new value unless the role may not read that field's
+    history."""
+    rules = rules_of(role)
     history = await world.skins[skin].history(world.users[role], spec, rid)
-    if not allows(rules_of(role), spec.name, "read_history"):
+    if not allows(rules, spec.name, "read_history"):
         assert history.kind == "forbidden", history.raw
         return
     events = [(e["event"], e["field"] and snake(e["field"])) for e in history.items]
     assert ("create", None) in events, events
-    if changed is not None:
-        assert events[0] == ("update", changed), events  # newest first
+    if changed is None:
+        return
+    field, value = changed
+    newest = history.items[0]
+    assert events[0] == ("update", field), events
+    assert newest["channel"] == skin, newest
+    readable = field_allows(rules, spec.name, field, "read_history")
+    assert newest["values_withheld"] is not readable, newest
+    assert same(newest["new_value"], value if readable else None), newest
 
 
 async def _delete(world: World, spec: EntitySpec, skin: str, role: str, rid: str) -> None:
