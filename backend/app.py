@@ -34,6 +34,9 @@ def create_app(services: Services) -> Litestar:
     )
 
     startup, shutdown = [audit.start], [audit.stop]
+    if services.tokens.revocations is not None:  # hear other processes' revocations at once
+        startup.append(services.tokens.revocations.start)
+        shutdown.append(services.tokens.revocations.stop)
     if services.backups is not None:
         from backend.backups.scheduler import BackupScheduler
 

@@ -12,11 +12,13 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from backend.errors import Forbidden
+from backend.idempotency.inflight import mark_applied
 
 log = logging.getLogger("caravan.db")
 # What to do after a transaction, once its connection is released; given whether it rolled back.
@@ -24,6 +26,16 @@ AfterRelease = Callable[[bool], Awaitable[None]]
 # Sets app.tenant_id for this transaction and returns the tenant's policy version.
 _BEGIN_TENANT = text("select caravan_begin_tenant(:tenant_id)")
 POLICY_VERSION = "caravan.policy_version"
+# Items queued on a connection for the database's observers, handed over once it commits.
+_AFTER_COMMIT = "caravan.after_commit"
+CommitObserver = Callable[[list[Any]], None]
+
+
+def after_commit(conn: AsyncConnection, topic: str, item: Any) -> None:
+    """Hand `item` to the observers of `topic` (see Database.observe_commits) once the open
+    transaction has committed; nothing happens if it rolls back. For in-process caches that
+    must learn of a change before the request that made it answers."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append((topic, item))
 
 
 async def begin_tenant(conn: AsyncConnection, tenant_id: uuid.UUID) -> None:
@@ -41,20 +53,61 @@ class Database:
             pool_pre_ping=False,
             connect_args={"server_settings": {"application_name": "caravan"}},
         )
+        self._observers: dict[str, list[CommitObserver]] = {}
+        self._on_dispose: list[Callable[[], Awaitable[None]]] = []
+
+    def observe_commits(self, topic: str, observer: CommitObserver) -> None:
+        """Call `observer(items)` after each commit that queued items of `topic`."""
+        self._observers.setdefault(topic, []).append(observer)
+
+    def on_dispose(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` (closing a listener connection, say) when the database is disposed."""
+        self._on_dispose.append(work)
+
+    def committed(self, conn: AsyncConnection) -> None:
+        """The transaction on `conn` committed: hand its queued items to the observers."""
+        queued: list[tuple[str, Any]] = conn.info.pop(_AFTER_COMMIT, [])
+        topics: dict[str, list[Any]] = {}
+        for topic, item in queued:
+            topics.setdefault(topic, []).append(item)
+        for topic, items in topics.items():
+            for observer in self._observers.get(topic, []):
+                observer(items)
+
+    @staticmethod
+    def discard(conn: AsyncConnection) -> None:
+        """A transaction is starting on `conn`: drop what an earlier, rolled-back one queued."""
+        conn.info.pop(_AFTER_COMMIT, None)
 
     @asynccontextmanager
     async def tenant_transaction(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn, conn.begin():
-            await begin_tenant(conn, tenant_id)
-            yield conn
+        async with self.engine.connect() as conn:
+            # conn.info outlives a checkout, so what a rolled-back transaction queued is dropped
+            # here, by the next one (not on the way out: a connection broken by a cancellation
+            # cannot even be asked for its info).
+            self.discard(conn)
+            async with conn.begin():
+                await begin_tenant(conn, tenant_id)
+                yield conn
+                await mark_applied(conn, tenant_id)
+            self.committed(conn)
 
     @asynccontextmanager
     async def plain_transaction(self) -> AsyncIterator[AsyncConnection]:
         """A transaction with no tenant set: RLS shows no tenant rows at all."""
-        async with self.engine.connect() as conn, conn.begin():
-            yield conn
+        async with self.engine.connect() as conn:
+            self.discard(conn)
+            async with conn.begin():
+                yield conn
+            self.committed(conn)
 
     async def dispose(self) -> None:
+        work, self._on_dispose = self._on_dispose, []
+        for item in work:
+            try:
+                await item()
+            except Exception:
+                log.exception("closing work at dispose failed")
         await self.engine.dispose()
 
 
@@ -133,6 +186,7 @@ class TenantSession:
         async with self._lock:
             if self._conn is None:
                 conn = await self.db.engine.connect()
+                self.db.discard(conn)
                 await conn.begin()
                 await begin_tenant(conn, self.tenant_id)
                 self._conn = conn
@@ -158,7 +212,9 @@ class TenantSession:
                     if self.rollback_only:
                         await conn.rollback()
                     else:
+                        await mark_applied(conn, self.tenant_id)
                         await conn.commit()
+                        self.db.committed(conn)
                 finally:
                     await conn.close()
             await self._released(self.rollback_only)

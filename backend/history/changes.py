@@ -18,7 +18,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, func, insert, text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    distinct,
+    func,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
@@ -164,9 +175,31 @@ async def record_updated(
 async def record_deleted(
     conn: AsyncConnection, ctx: RequestContext, entity: str, record: Mapping[str, Any]
 ) -> None:
+    """A deleted record, whole, with the version it had: an undelete continues from there
+    (see `last_version`), so a version never repeats for a record id."""
+    snapshot = _tracked(record)
+    if "version" in record:
+        snapshot["version"] = record["version"]
     pending.mark(ctx.principal.tenant_id)
     await conn.execute(
-        insert(_history).values(
-            _row(ctx, entity, record["id"], "delete", None, _tracked(record), None)
-        )
+        insert(_history).values(_row(ctx, entity, record["id"], "delete", None, snapshot, None))
     )
+
+
+async def last_version(
+    conn: AsyncConnection, tenant_id: uuid.UUID, entity: str, record_id: uuid.UUID
+) -> int:
+    """The highest version a (deleted) record ever had, from its history: the version kept
+    with each delete event; for delete events written before versions were kept there, the
+    number of transactions that created, updated or restored it (each bumped the version by
+    one, or restarted it at 1)."""
+    h = _history
+    this_record = (h.c.tenant_id == tenant_id, h.c.entity == entity, h.c.record_id == record_id)
+    kept = select(func.max(h.c.old_value["version"].as_integer())).where(
+        *this_record, h.c.event == "delete"
+    )
+    writes = select(func.count(distinct(h.c.txid))).where(
+        *this_record, h.c.event.in_(("create", "update", "restore"))
+    )
+    stmt = select(func.greatest(func.coalesce(kept.scalar_subquery(), 0), writes.scalar_subquery()))
+    return int((await conn.execute(stmt)).scalar_one())

@@ -23,7 +23,7 @@ from backend.db.base import table_of
 from backend.errors import BadRequest, Forbidden, NotFound
 from backend.history.changes import RecordChange
 from backend.history.events import EventType, SecurityEvent, record_event
-from backend.policy.access import EntityAccess, entity_access
+from backend.policy.access import SYSTEM_FIELDS, EntityAccess, entity_access
 from backend.policy.builtin import TENANT_ADMIN
 from backend.policy.engine import policies
 from backend.policy.scopes import require_scope
@@ -73,7 +73,7 @@ def _mask_entry(row: dict[str, Any], access: EntityAccess) -> dict[str, Any]:
         return entry
     for key in ("old_value", "new_value"):  # a whole record (create / delete)
         if isinstance(row[key], dict):
-            entry[key] = {k: v for k, v in row[key].items() if k == "id" or k in allowed}
+            entry[key] = {k: v for k, v in row[key].items() if k in SYSTEM_FIELDS or k in allowed}
             entry["values_withheld"] |= len(entry[key]) < len(row[key])
     return entry
 

@@ -42,7 +42,12 @@ from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from backend.exports.budget import charge_bulk_read
-from backend.history.changes import record_created, record_deleted, record_updated
+from backend.history.changes import (
+    last_version,
+    record_created,
+    record_deleted,
+    record_updated,
+)
 from backend.policy.access import SYSTEM_FIELDS, EntityAccess, entity_access
 from backend.policy.engine import SCOPES
 from backend.policy.models import TeamMember
@@ -260,15 +265,17 @@ class RecordService:
 
     # -- writes --------------------------------------------------------------------------
     async def create(self, ctx: RequestContext, data: Mapping[str, Any]) -> Record:
-        values = validate_changes(self.spec.fields, data, creating=True)
-        values.update(tenant_id=ctx.tenant_id, id=uuid7())
-        if "owner_id" in self.table.c:
-            # A new record's owner is the user who created it.
-            values["owner_id"] = ctx.user_id
-        stmt = insert(self.table).values(values).returning(*self._columns)
         async with ctx.session.transaction() as conn:
             access = await self.access(ctx, conn, "create")
+            # Permission before validation: a forbidden field is refused whatever its value,
+            # so the validation rules of a field the caller may not write never show.
             access.require_fields("create", set(data))
+            values = validate_changes(self.spec.fields, data, creating=True)
+            values.update(tenant_id=ctx.tenant_id, id=uuid7())
+            if "owner_id" in self.table.c:
+                # A new record's owner is the user who created it.
+                values["owner_id"] = ctx.user_id
+            stmt = insert(self.table).values(values).returning(*self._columns)
             await self._check_references(conn, ctx, values)
             row = await self._write(conn, stmt)
             assert row is not None
@@ -278,21 +285,24 @@ class RecordService:
 
     async def restore(self, ctx: RequestContext, snapshot: Mapping[str, Any]) -> Record:
         """Undelete: re-create a deleted record with its id and owner, from its last snapshot
-        (see backend/history/revert.py). The caller needs create on it and its fields."""
+        (see backend/history/revert.py). The caller needs create on it and its fields. Its
+        version continues past the highest it ever had: a version never repeats for an id,
+        so an If-Match or ETag from before the delete can never match the restored record."""
         key = self.parse_id(str(snapshot.get("id")))
         data = {
             name: value
             for name, value in snapshot.items()
             if name in self.spec.fields and self.spec.fields[name].on_create
         }
-        values = validate_changes(self.spec.fields, data, creating=True)
-        values.update(tenant_id=ctx.tenant_id, id=key)
-        if "owner_id" in self.table.c:
-            values["owner_id"] = self.parse_id(str(snapshot.get("owner_id") or ctx.user_id))
-        stmt = insert(self.table).values(values).returning(*self._columns)
         async with ctx.session.transaction() as conn:
             access = await self.access(ctx, conn, "create")
             access.require_fields("create", set(data))
+            values = validate_changes(self.spec.fields, data, creating=True)
+            previous = await last_version(conn, ctx.tenant_id, self.spec.name, key)
+            values.update(tenant_id=ctx.tenant_id, id=key, version=previous + 1)
+            if "owner_id" in self.table.c:
+                values["owner_id"] = self.parse_id(str(snapshot.get("owner_id") or ctx.user_id))
+            stmt = insert(self.table).values(values).returning(*self._columns)
             await self._check_references(conn, ctx, values)
             row = await self._write(conn, stmt)
             assert row is not None
@@ -308,11 +318,11 @@ class RecordService:
         expected_version: int,
     ) -> Record:
         key = self.parse_id(record_id)
-        values = validate_changes(self.spec.fields, data, creating=False)
         table = self.table
         async with ctx.session.transaction() as conn:
             access = await self.access(ctx, conn, "update")
-            access.require_fields("update", set(data))
+            access.require_fields("update", set(data))  # before validation, as on create
+            values = validate_changes(self.spec.fields, data, creating=False)
             visible = self.visible(ctx, access, "update")
             # The row as it was, locked: its old values go into the change history.
             before = await self.fetch(conn, visible, key, lock=True)
@@ -320,17 +330,23 @@ class RecordService:
                 raise NotFound(f"{self.spec.name} not found")
             if before["version"] != expected_version:
                 raise self._stale(before["version"])
-            stmt = (
-                update(table)
-                .where(visible, table.c.id == key)
-                .values(**values, version=table.c.version + 1, updated_at=func.now())
-                .returning(*self._columns)
-            )
-            await self._check_references(conn, ctx, values)
-            row = await self._write(conn, stmt)
-            assert row is not None
-            await record_updated(conn, ctx, self.spec.name, before, row)
-            await self._after_write(conn, ctx, before, row)
+            # Only what differs is written; an update that changes nothing writes nothing (no
+            # new version, no history, so no sync change either).
+            values = {k: v for k, v in values.items() if before.get(k) != v}
+            row = before
+            if values:
+                stmt = (
+                    update(table)
+                    .where(visible, table.c.id == key)
+                    .values(**values, version=table.c.version + 1, updated_at=func.now())
+                    .returning(*self._columns)
+                )
+                await self._check_references(conn, ctx, values)
+                written = await self._write(conn, stmt)
+                assert written is not None
+                row = written
+                await record_updated(conn, ctx, self.spec.name, before, row)
+                await self._after_write(conn, ctx, before, row)
             # Changed within the update scope, but shown only within the read scope.
             wider = access.may("read") and SCOPES.index(access.scopes["update"]) > SCOPES.index(
                 access.scopes["read"]

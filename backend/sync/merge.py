@@ -1,16 +1,18 @@
 """Per-field merge of one offline edit against the server's record.
 
 The phone says which version its edit was based on. The fields the server changed since then
-come from the change history: the record's last (current version - base version) updating
-transactions, counted since it was last created or restored. A transaction that bumped the
-version without changing a field leaves no history row; then an older change is counted in,
-which can only report a conflict too many, never one too few.
+come from the change history: the record's last (current version - base version) transactions
+that gave it a new version, i.e. updated or restored it (a restore continues the version past
+the one the record was deleted at, see RecordService.restore). A restore in that window counts
+as a change of every field of the restored record: the phone's base may predate the delete.
+Counting goes by transactions, so an older change may be counted in, which can only report a
+conflict too many, never one too few.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -50,35 +52,43 @@ class MergePlan:
 
 
 async def fields_changed_since(
-    conn: AsyncConnection, tenant_id: uuid.UUID, entity: str, record_id: uuid.UUID, updates: int
+    conn: AsyncConnection,
+    tenant_id: uuid.UUID,
+    entity: str,
+    record_id: uuid.UUID,
+    updates: int,
+    every: Collection[str] = (),
 ) -> set[str]:
-    """The fields written by the record's last `updates` updating transactions."""
+    """The fields written by the record's last `updates` transactions that gave it a new
+    version (updates and restores); a restore among them: every field of the record."""
     if updates <= 0:
         return set()
     h = _history
     # PostgreSQL has no max(uuid); a uuid's text sorts as its bytes do.
     row_order = cast(h.c.id, Text)
     this_record = (h.c.tenant_id == tenant_id, h.c.entity == entity, h.c.record_id == record_id)
-    born = (
-        select(func.max(row_order))
-        .where(*this_record, h.c.event.in_(("create", "restore")))
-        .scalar_subquery()
-    )
+    versioned = h.c.event.in_(("update", "restore"))
     recent = (
         select(h.c.txid)
-        .where(*this_record, h.c.event == "update", row_order > func.coalesce(born, ""))
+        .where(*this_record, versioned)
         .group_by(h.c.txid)
         # Row ids are uuid7, made after the row lock was taken: the record's own order.
         .order_by(func.max(row_order).desc())
         .limit(updates)
         .subquery()
     )
-    stmt = (
-        select(h.c.field)
-        .distinct()
-        .where(*this_record, h.c.event == "update", h.c.txid.in_(select(recent.c.txid)))
+    stmt = select(h.c.event, h.c.field, h.c.new_value).where(
+        *this_record, versioned, h.c.txid.in_(select(recent.c.txid))
     )
-    return {name for name in (await conn.execute(stmt)).scalars() if name is not None}
+    changed: set[str] = set()
+    for event, name, value in (await conn.execute(stmt)).all():
+        if event == "restore":
+            # The whole record came back (its values erased for privacy: its columns).
+            restored = value if isinstance(value, dict) else dict.fromkeys(every)
+            changed |= {key for key in restored if key != "id"}
+        elif name is not None:
+            changed.add(name)
+    return changed
 
 
 def plan_update(

@@ -26,7 +26,7 @@ from backend.context import RequestContext
 from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.errors import BadRequest, CaravanError
-from backend.history.changes import to_json
+from backend.history.changes import UNTRACKED, to_json
 from backend.records.fields import validate_changes
 from backend.records.service import Record, RecordService
 from backend.sync.devices import check_device_id, touch_device
@@ -38,6 +38,7 @@ MAX_CHANGES = 500
 Op = Literal["create", "update", "delete"]
 Status = Literal["applied", "merged", "conflict", "refused"]
 _outcomes = table_of(SyncOutcome)
+_NOT_FIELDS = UNTRACKED | {"tenant_id", "id"}
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,11 @@ async def _apply(ctx: RequestContext, change: PushedChange, resolution: Resoluti
             code="required",
         )
     current = await service.get(ctx, change.id)
+    if change.op == "update":
+        # A field the caller may not write is refused, naming it, whatever the merge would
+        # have done with it (it must never be merged away in silence), and before its value
+        # is validated (as the record service does).
+        await _require_writable(ctx, service, change.fields)
     if change.base_version > current["version"]:
         raise BadRequest(
             f"base_version is ahead of the record (version {current['version']})",
@@ -187,6 +193,7 @@ async def _apply(ctx: RequestContext, change: PushedChange, resolution: Resoluti
             service.spec.name,
             current["id"],
             current["version"] - change.base_version,
+            every=[c.name for c in service.table.c if c.name not in _NOT_FIELDS],
         )
     if change.op == "delete":
         return await _delete(ctx, service, change, current, server_fields, resolution)
@@ -201,6 +208,14 @@ async def _apply(ctx: RequestContext, change: PushedChange, resolution: Resoluti
     return _result(change, record, status, plan.conflicts)
 
 
+async def _require_writable(
+    ctx: RequestContext, service: RecordService, fields: dict[str, Any]
+) -> None:
+    async with ctx.session.transaction() as conn:
+        access = await service.access(ctx, conn, "update")
+        access.require_fields("update", set(fields))
+
+
 async def _delete(
     ctx: RequestContext,
     service: RecordService,
@@ -209,7 +224,9 @@ async def _delete(
     server_fields: set[str],
     resolution: Resolution,
 ) -> ChangeResult:
-    """A delete of a record the server changed since: each changed field is a conflict."""
+    """A delete of a record the server changed since its base version is a conflict, whatever
+    changed. Each changed field the caller may read is listed; a change the caller may not see
+    (a field it cannot read) is said to exist, never which field or what value."""
     resolved: Literal["server", "client", "none"] = (
         "client"
         if resolution == "client_wins"
@@ -217,16 +234,36 @@ async def _delete(
         if resolution == "server_wins"
         else "none"
     )
+    # `current` is masked: only fields the caller may read are in it.
     conflicts = [
         FieldConflict(name, None, to_json(current.get(name)), resolved)
         for name in sorted(server_fields)
         if name in current
     ]
-    if conflicts and resolution != "client_wins":
-        return _result(change, current, "conflict", conflicts)
+    assert change.base_version is not None
+    changed = current["version"] > change.base_version
+    unseen = changed and (not conflicts or bool(server_fields - set(current)))
+    code = reason = None
+    if unseen:
+        code = "changed_unseen"
+        reason = (
+            f"the record changed since version {change.base_version} in fields you may not read"
+        )
+    if changed and resolution != "client_wins":
+        return ChangeResult(
+            change.client_id,
+            str(current["id"]),
+            "conflict",
+            current["version"],
+            conflicts,
+            reason=reason,
+            code=code,
+        )
     await service.delete(ctx, current["id"], current["version"])
-    status: Status = "merged" if conflicts else "applied"
-    return ChangeResult(change.client_id, str(current["id"]), status, None, conflicts)
+    status: Status = "merged" if changed else "applied"
+    return ChangeResult(
+        change.client_id, str(current["id"]), status, None, conflicts, reason=reason, code=code
+    )
 
 
 def _result(
