@@ -28,6 +28,7 @@ _SECOND: dict[str, Any] = {
     "country": "FR",
     "currency": "USD",
     "date": "2027-02-16",
+    # No second instant: moving one end of a span past the other breaks a rule (activities).
 }
 
 

@@ -27,6 +27,7 @@ from tests.matrix import oracle as policy
 from tests.matrix.names import snake
 from tests.matrix.skins import SKIN_NAMES, RestSkin, Skin, skins
 from tests.matrix.values import parent_refs, sample
+from tests.matrix.world import same
 from tests.security.policy_helpers import user_with_roles
 
 BUILTIN = policy.BUILTIN
@@ -203,9 +204,10 @@ async def test_update(world: World, role: str, entity: str, skin: str) -> None:
         allowed = field_allowed(role, entity, field, "update")
         before = (await rest.get(world.admin, spec, record_id)).ok()
         version = before["version"]
-        changed = await s.update(
-            user, spec, record_id, version, {field: world.value(spec, field, role)}
-        )
+        value = world.value(spec, field, role)
+        if fspec.kind != "uuid" and same(before.get(field), value):
+            value = sample(fspec, second=True)  # a real change where the kind has a second
+        changed = await s.update(user, spec, record_id, version, {field: value})
         assert changed.kind == ("ok" if allowed else "forbidden"), (field, changed.raw)
         after = (await rest.get(world.admin, spec, record_id)).ok()
         # The sample value may be the one the record holds already: an update that changes
@@ -213,6 +215,8 @@ async def test_update(world: World, role: str, entity: str, skin: str) -> None:
         moved = after[field] != before[field]
         assert after["version"] == version + (1 if moved else 0), field
         assert allowed or not moved, field
+        if not same(before.get(field), value):  # a real change: it moves exactly when allowed
+            assert moved is allowed, field
 
 
 # -- delete (custom roles) ---------------------------------------------------------------------
