@@ -20,6 +20,7 @@ import brotli
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api.auth_header import bearer_token
+from backend.api.buffered_body import read_body, replaying
 from backend.context import Principal
 from backend.errors import CaravanError
 from backend.idempotency import inflight, store
@@ -27,7 +28,6 @@ from backend.runtime import Services
 
 HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255
-MAX_BUFFERED_BODY = 1_000_001  # above the app's body limit: the app refuses such a request
 MAX_STORED_BODY = 2_000_000  # a larger answer is not kept: a retry runs again
 _KEPT_HEADERS = ("content-type", "content-encoding", "location", "etag", "vary")
 _NOT_FINAL = {408, 429}  # the client may retry these: they are not the request's answer
@@ -104,8 +104,8 @@ class IdempotencyMiddleware:
         if http["type"] != "http" or http["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        body, complete = await _read_body(receive)
-        replay_receive = _replaying(body, complete, receive)
+        body, complete = await read_body(receive)
+        replay_receive = replaying(body, complete, receive)
         key = _header(scope, HEADER)
         if key is None and scope["path"] == "/graphql":
             key = _graphql_key(body)
@@ -218,34 +218,3 @@ def _final(scope: Scope, response: store.StoredResponse) -> bool:
     if cast(dict[str, Any], scope)["path"] != "/graphql":
         return True
     return not any(code in response.body for code in _GRAPHQL_RETRYABLE)
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, bool]:
-    """The request body, buffered up to the app's limit; False when it was cut off there."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), False
-        chunk = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks), True
-        if size > MAX_BUFFERED_BODY:
-            return b"".join(chunks), False
-
-
-def _replaying(body: bytes, complete: bool, receive: Receive) -> Receive:
-    """A receive that hands the buffered body to the app first, then the client's messages."""
-    sent = False
-
-    async def inner() -> Any:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": not complete}
-        return await receive()
-
-    return inner
