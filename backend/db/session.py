@@ -104,7 +104,17 @@ class Database:
             max_overflow=max_overflow,
             pool_pre_ping=False,
             connect_args={
-                "server_settings": {"application_name": "caravan"},
+                "server_settings": {
+                    "application_name": "caravan",
+                    # asyncpg prepares every statement, and after five runs PostgreSQL may
+                    # switch it to a generic plan, planned without the values. With many
+                    # tenants that plan assumes `tenant_id = $1 AND owner_id = $2` matches
+                    # ~1 row (1/n_distinct per column) and picks (tenant_id, owner_id) for a
+                    # get by id: every row a big tenant's owner has, ~0.8 s at 1M rows (see
+                    # README, "Performance"). Custom plans see the values (skew included);
+                    # planning these statements costs ~0.05 ms.
+                    "plan_cache_mode": "force_custom_plan",
+                },
                 "connection_class": TenantConnection,
             },
         )

@@ -230,3 +230,14 @@ async def test_a_policy_change_reaches_another_process_by_notify(
             status = (await other.client.get("/api/v1/contacts", headers=rep.headers)).status_code
             await asyncio.sleep(0.01)
         assert status == 403
+
+
+# -- plans ---------------------------------------------------------------------------------------
+async def test_app_statements_are_planned_with_their_values(wired: Wired) -> None:
+    """Generic plans of prepared statements assume ~1 row per (tenant, owner) once there are
+    many tenants, and read every row of a big tenant's owner for one get by id (the 1M-row
+    slope: README, "Performance"); the app's connections plan with the values instead."""
+    user = await new_tenant(wired.services, wired.client, "plans")
+    async with wired.services.db.tenant_transaction(user.tenant_id) as conn:
+        mode = (await conn.execute(text("show plan_cache_mode"))).scalar_one()
+    assert mode == "force_custom_plan"
