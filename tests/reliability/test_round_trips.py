@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
@@ -241,3 +242,68 @@ async def test_app_statements_are_planned_with_their_values(wired: Wired) -> Non
     async with wired.services.db.tenant_transaction(user.tenant_id) as conn:
         mode = (await conn.execute(text("show plan_cache_mode"))).scalar_one()
     assert mode == "force_custom_plan"
+
+
+# -- the safety nets of the remembered version -------------------------------------------------
+async def _superuser(cluster: Cluster) -> asyncpg.Connection:
+    password = (cluster.data_dir / "secrets" / "superuser.password").read_text().strip()
+    return await asyncpg.connect(
+        host="127.0.0.1",
+        port=cluster.urls.port,
+        user="postgres",
+        password=password,
+        database=make_url(cluster.urls.app_url).database,
+    )
+
+
+async def test_a_change_without_notify_is_trusted_no_longer_than_the_window(
+    wired: Wired, cluster: Cluster
+) -> None:
+    user = await new_tenant(wired.services, wired.client, "silent")
+    await wired.client.get("/api/v1/contacts", headers=user.headers)
+    versions = wired.services.db.policy_versions
+    remembered = versions.get(user.tenant_id)
+    assert remembered is not None
+    conn = await _superuser(cluster)
+    try:  # a manual change that sends no NOTIFY
+        await conn.execute(
+            "UPDATE tenants SET policy_version = policy_version + 1 WHERE id = $1", user.tenant_id
+        )
+    finally:
+        await conn.close()
+    assert versions.get(user.tenant_id) == remembered  # not heard of ...
+    await asyncio.sleep(TRUST_SECONDS + 0.2)
+    assert versions.get(user.tenant_id) is None  # ... but no longer trusted: read again
+    await wired.client.get("/api/v1/contacts", headers=user.headers)
+    assert versions.get(user.tenant_id) == remembered + 1
+
+
+async def _within(seconds: float, condition: Callable[[], bool]) -> bool:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return True
+        await asyncio.sleep(0.02)
+    return condition()
+
+
+async def test_a_lost_listener_trusts_nothing_until_it_is_back(
+    wired: Wired, cluster: Cluster
+) -> None:
+    user = await new_tenant(wired.services, wired.client, "deaf")
+    await wired.client.get("/api/v1/contacts", headers=user.headers)
+    versions = wired.services.db.policy_versions
+    assert versions.get(user.tenant_id) is not None
+    conn = await _superuser(cluster)
+    try:
+        killed = await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE query LIKE 'LISTEN %caravan_policy%'"
+        )
+        assert killed >= 1
+    finally:
+        await conn.close()
+    assert await _within(5, lambda: not versions.listening)
+    assert versions.get(user.tenant_id) is None
+    # Requests still work (the version is read in the transaction), and the listener returns.
+    assert (await wired.client.get("/api/v1/contacts", headers=user.headers)).status_code == 200
+    assert await _within(10, lambda: versions.listening)
