@@ -79,6 +79,12 @@ async def test_a_read_is_three_round_trips_and_a_create_five(wired: Wired) -> No
     rid = created.json()["id"]
     for _ in range(2):  # warm: policy, prepared statements, the remembered version
         await wired.client.get(f"/api/v1/contacts/{rid}", headers=user.headers)
+        await wired.client.get("/api/v1/contacts?limit=50", headers=user.headers)
+        await wired.client.post(
+            "/graphql",
+            json={"query": "query($id: ID!) { contact(id: $id) { id } }", "variables": {"id": rid}},
+            headers=user.headers,
+        )
         await wired.client.post("/api/v1/contacts", json={"last_name": "W"}, headers=user.headers)
 
     trips, queries = await _counted(
@@ -89,6 +95,21 @@ async def test_a_read_is_three_round_trips_and_a_create_five(wired: Wired) -> No
     assert trips == 3, queries
     assert queries[0] == f"BEGIN; SELECT set_config('app.tenant_id', '{user.tenant_id}', true)"
     assert queries[1:] == ["COMMIT;"]
+
+    trips, queries = await _counted(
+        wired,
+        wired.client.post(
+            "/graphql",
+            json={"query": "query($id: ID!) { contact(id: $id) { id } }", "variables": {"id": rid}},
+            headers=user.headers,
+        ),
+    )
+    assert trips == 3, queries  # one operation, one transaction: the same as REST
+
+    trips, queries = await _counted(
+        wired, wired.client.get("/api/v1/contacts?limit=50", headers=user.headers)
+    )
+    assert trips == 4, queries  # + the read budget's charge (backend/exports/budget.py)
 
     trips, queries = await _counted(
         wired,
