@@ -69,15 +69,16 @@ async def index_phones(
         return
     if before is not None and after is not None and all(before[f] == after[f] for f in fields):
         return  # no phone field changed
-    await conn.execute(
-        delete(_numbers).where(
-            _numbers.c.tenant_id == ctx.tenant_id,
-            _numbers.c.entity == spec.name,
-            _numbers.c.record_id == record["id"],
+    if before is not None:  # a new record has no index rows yet: no round trip to delete them
+        await conn.execute(
+            delete(_numbers).where(
+                _numbers.c.tenant_id == ctx.tenant_id,
+                _numbers.c.entity == spec.name,
+                _numbers.c.record_id == record["id"],
+            )
         )
-    )
-    if after is None:
-        return
+    if after is None or not any(after[f] for f in fields):
+        return  # nothing to index: the tenant's region is not needed
     region = await tenant_region(conn, ctx)
     rows = _index_rows(ctx.tenant_id, spec.name, after, fields, region)
     if rows:

@@ -21,6 +21,7 @@ from backend.context import RequestContext
 from backend.crm.registry import ENTITIES, entity_fields
 from backend.db.base import table_of
 from backend.db.ids import uuid7
+from backend.db.session import note_policy_change
 from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from backend.history.events import EventType, record_event
 from backend.policy.builtin import TENANT_ADMIN
@@ -184,6 +185,7 @@ async def _bump(conn: AsyncConnection, ctx: RequestContext) -> None:
         .where(_tenants.c.id == ctx.tenant_id)
         .values(policy_version=_tenants.c.policy_version + 1, updated_at=func.now())
     )
+    await note_policy_change(conn, ctx.tenant_id)
 
 
 async def policy_event(
@@ -499,6 +501,7 @@ async def assign_roles(
         .where(_tenants.c.id == tenant_id)
         .values(policy_version=_tenants.c.policy_version + 1)
     )
+    await note_policy_change(conn, tenant_id)
 
 
 async def user_roles(ctx: RequestContext, user_id: uuid.UUID) -> list[RoleView]:
