@@ -23,5 +23,5 @@ ADDRESS_FIELDS = (
     FieldSpec("city", max_length=100),
     FieldSpec("region", max_length=100),
     FieldSpec("postal_code", max_length=20),
-    FieldSpec("country", kind="country", max_length=2),
+    FieldSpec("country", kind="country", max_length=2, description="ISO 3166-1 alpha-2, e.g. DE."),
 )

@@ -32,6 +32,8 @@ FieldKind = Literal[
     "datetime",
 ]
 
+# The description of every entity's owner_id (record scope "own" follows it).
+OWNER = "The user who owns this record."
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 50
 _PHONE = re.compile(r"^\+?[0-9 ()./-]{3,40}$")
@@ -59,6 +61,7 @@ class FieldSpec:
     minimum: int | None = None  # kinds "decimal" and "integer": inclusive bounds
     maximum: int | None = None
     scale: int = 2  # kind "decimal": digits after the point (money: cents)
+    description: str = ""  # for API documentation (the GraphQL SDL)
 
 
 def _problem(field: str, code: str, message: str) -> FieldProblem:

@@ -1,4 +1,5 @@
-"""What the generic record service needs to know about one entity."""
+"""What the generic record service (and every skin derived from the registry) needs to know
+about one entity."""
 
 from __future__ import annotations
 
@@ -8,6 +9,25 @@ from dataclasses import dataclass, field
 from sqlalchemy import Table
 
 from backend.records.fields import FieldSpec
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A to-one link from a reference column (`account_id`) to another entity, and the to-many
+    list the other entity gets back (`account.contacts`). The target is the entity the column
+    names in `EntitySpec.references`."""
+
+    column: str
+    # The to-one field's name; default: the column without "_id" ("account").
+    name: str = ""
+    description: str = ""  # default: "The <target> this <entity> is with, if any."
+    # The reverse list's name on the target; default: this entity's plural ("contacts").
+    reverse_name: str = ""
+    reverse_description: str = ""  # default: "The first <plural> of this <target>, by id."
+
+    @property
+    def field_name(self) -> str:
+        return self.name or self.column.removesuffix("_id")
 
 
 @dataclass(frozen=True)
@@ -24,6 +44,31 @@ class EntitySpec:
     # Writable UUID fields that must name another row: of an entity (then one the caller may
     # read, in scope) or of a plain tenant table (e.g. users).
     references: Mapping[str, Table | EntitySpec] = field(default_factory=dict)
+    # The GraphQL type name; default: the name in CamelCase ("price_book": "PriceBook").
+    type_name: str = ""
+    # Links to other entities, navigable in both directions (GraphQL nested fields).
+    relations: tuple[Relation, ...] = ()
+
+    def __post_init__(self) -> None:
+        for relation in self.relations:
+            if not isinstance(self.references.get(relation.column), EntitySpec):
+                raise ValueError(
+                    f"{self.name}: relation {relation.column} must be a reference to an entity"
+                )
+
+    @property
+    def graphql_name(self) -> str:
+        return self.type_name or "".join(part.title() for part in self.name.split("_"))
+
+    @property
+    def label(self) -> str:
+        """The entity in prose: "price book"."""
+        return self.name.replace("_", " ")
+
+    def target(self, relation: Relation) -> EntitySpec:
+        target = self.references[relation.column]
+        assert isinstance(target, EntitySpec)  # checked in __post_init__
+        return target
 
     @staticmethod
     def field_map(*specs: FieldSpec) -> dict[str, FieldSpec]:

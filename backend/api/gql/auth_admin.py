@@ -4,26 +4,22 @@ MFA rule. Resolve -> call a service in backend/auth -> shape. No access rules he
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
 
 import strawberry
 from strawberry.types import Info
 
 from backend.api.gql.context import GraphQLContext
-from backend.api.gql.errors import payload_problems
-from backend.api.gql.types import FieldError
+from backend.api.gql.payloads import FieldError, payload_call
 from backend.api.origin import request_origin
 from backend.auth import clients, devices
 from backend.auth.clients import Client, ClientInput
 from backend.auth.devices import Device
 from backend.auth.origin import Origin
 from backend.context import RequestContext
-from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.errors import NotFound
 
 GqlInfo = Info[GraphQLContext, None]
-T = TypeVar("T")
 
 
 def _ctx(info: GqlInfo) -> tuple[RequestContext, Origin]:
@@ -36,17 +32,6 @@ def _id(value: strawberry.ID) -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError:
         raise NotFound("not found") from None
-
-
-async def _payload(
-    info: GqlInfo, write: Callable[[], Awaitable[T]]
-) -> tuple[T | None, list[FieldError]]:
-    """Input problems go into the payload's `errors` (and nothing is saved)."""
-    try:
-        return await write(), []
-    except (ValidationFailed, Conflict) as exc:
-        info.context.require().session.rollback_only = True
-        return None, FieldError.of(payload_problems(exc))
 
 
 @strawberry.type
@@ -283,7 +268,7 @@ class AuthAdminMutation:
             allowed_scopes=list(input.allowed_scopes),
             role=input.role,
         )
-        created, errors = await _payload(info, lambda: clients.create_client(ctx, spec, origin))
+        created, errors = await payload_call(info, lambda: clients.create_client(ctx, spec, origin))
         if created is None:
             return OAuthAppPayload(app=None, errors=errors)
         return OAuthAppPayload(
@@ -301,7 +286,7 @@ class AuthAdminMutation:
         for name in ("name", "redirect_uris", "grant_types", "allowed_scopes", "active"):
             if name in changes and changes[name] is None:
                 del changes[name]  # null means "leave as it is" for non-nullable settings
-        client, errors = await _payload(
+        client, errors = await payload_call(
             info, lambda: clients.update_client(ctx, _id(input.id), changes, origin)
         )
         return OAuthAppPayload(app=OAuthApp.of(client) if client else None, errors=errors)
@@ -311,7 +296,7 @@ class AuthAdminMutation:
         self, info: GqlInfo, input: OAuthAppIdInput
     ) -> OAuthAppPayload:
         ctx, origin = _ctx(info)
-        rotated, errors = await _payload(
+        rotated, errors = await payload_call(
             info, lambda: clients.rotate_secret(ctx, _id(input.id), origin)
         )
         if rotated is None:
@@ -325,7 +310,9 @@ class AuthAdminMutation:
         self, info: GqlInfo, input: OAuthAppIdInput
     ) -> OAuthAppDeletedPayload:
         ctx, origin = _ctx(info)
-        _, errors = await _payload(info, lambda: clients.delete_client(ctx, _id(input.id), origin))
+        _, errors = await payload_call(
+            info, lambda: clients.delete_client(ctx, _id(input.id), origin)
+        )
         return OAuthAppDeletedPayload(deleted_id=None if errors else input.id, errors=errors)
 
     @strawberry.mutation(description="Sign one of my devices out.")  # type: ignore[untyped-decorator]
@@ -345,7 +332,7 @@ class AuthAdminMutation:
     @strawberry.mutation(description="Deactivate a user and revoke all their sessions (admins).")  # type: ignore[untyped-decorator]
     async def deactivate_user(self, info: GqlInfo, input: UserSessionsInput) -> UserActivePayload:
         ctx, origin = _ctx(info)
-        count, errors = await _payload(
+        count, errors = await payload_call(
             info, lambda: devices.set_user_active(ctx, _id(input.user_id), False, origin)
         )
         return UserActivePayload(
@@ -364,7 +351,7 @@ class AuthAdminMutation:
     @strawberry.mutation(description="Start setting up an authenticator (TOTP).")  # type: ignore[untyped-decorator]
     async def start_totp_enrollment(self, info: GqlInfo) -> TotpEnrollmentPayload:
         ctx, _ = _ctx(info)
-        enrollment, errors = await _payload(
+        enrollment, errors = await payload_call(
             info, lambda: info.context.services.mfa.begin_enrollment(ctx)
         )
         return TotpEnrollmentPayload(
@@ -378,7 +365,7 @@ class AuthAdminMutation:
         self, info: GqlInfo, input: MfaCodeInput
     ) -> RecoveryCodesPayload:
         ctx, origin = _ctx(info)
-        codes, errors = await _payload(
+        codes, errors = await payload_call(
             info, lambda: info.context.services.mfa.confirm_enrollment(ctx, input.code, origin)
         )
         return RecoveryCodesPayload(recovery_codes=codes, errors=errors)
@@ -386,7 +373,7 @@ class AuthAdminMutation:
     @strawberry.mutation(description="Remove my authenticator (with a code or a recovery code).")  # type: ignore[untyped-decorator]
     async def remove_totp(self, info: GqlInfo, input: RemoveTotpInput) -> TotpRemovedPayload:
         ctx, origin = _ctx(info)
-        _, errors = await _payload(
+        _, errors = await payload_call(
             info,
             lambda: info.context.services.mfa.remove(
                 ctx, code=input.code, recovery_code=input.recovery_code, origin=origin
@@ -399,7 +386,7 @@ class AuthAdminMutation:
         self, info: GqlInfo, input: MfaCodeInput
     ) -> RecoveryCodesPayload:
         ctx, origin = _ctx(info)
-        codes, errors = await _payload(
+        codes, errors = await payload_call(
             info,
             lambda: info.context.services.mfa.regenerate_recovery_codes(ctx, input.code, origin),
         )

@@ -13,8 +13,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from backend.api.gql.context import GraphQLContext
-from backend.api.gql.resolvers import payload_call
-from backend.api.gql.types import FieldError
+from backend.api.gql.payloads import FieldError, payload_call
 from backend.errors import NotFound
 from backend.exports.service import ExportRequest, ExportService
 

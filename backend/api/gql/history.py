@@ -1,5 +1,6 @@
-"""GraphQL: record history, history across records, the audit log, and reverting a change.
-The same services as REST (backend/history)."""
+"""GraphQL: record history, history across records, the audit log, and the inputs of the
+revert mutations (generated per entity: backend/api/gql/entities). The same services as REST
+(backend/history)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,7 @@ from strawberry.types import Info
 
 from backend.api.gql.context import GraphQLContext
 from backend.api.gql.pagination import Connection, Edge, PageInfo
-from backend.api.gql.resolvers import payload_call
-from backend.api.gql.types import Account, AccountPayload, Contact, ContactPayload
 from backend.history import reading
-from backend.history.revert import revert_change, revert_record
 from backend.records.listing import encode_cursor, parse_uuid
 
 GqlInfo = Info[GraphQLContext, None]
@@ -185,58 +183,3 @@ class RevertRecordInput:
         description="The record goes back to how it was just before this change"
     )
     version: int | None = None
-
-
-@strawberry.type
-class HistoryMutation:
-    @strawberry.mutation(description="Undo one change of a contact (a delete: undelete)")  # type: ignore[untyped-decorator]
-    async def revert_contact_change(
-        self, info: GqlInfo, input: RevertChangeInput
-    ) -> ContactPayload:
-        ctx = info.context.require()
-        record, errors = await payload_call(
-            info,
-            lambda: revert_change(ctx, "contact", input.record_id, input.change_id, input.version),
-        )
-        return ContactPayload(
-            contact=Contact.from_record(record) if record else None, errors=errors
-        )
-
-    @strawberry.mutation(description="Undo one change of an account (a delete: undelete)")  # type: ignore[untyped-decorator]
-    async def revert_account_change(
-        self, info: GqlInfo, input: RevertChangeInput
-    ) -> AccountPayload:
-        ctx = info.context.require()
-        record, errors = await payload_call(
-            info,
-            lambda: revert_change(ctx, "account", input.record_id, input.change_id, input.version),
-        )
-        return AccountPayload(
-            account=Account.from_record(record) if record else None, errors=errors
-        )
-
-    @strawberry.mutation(description="Put a whole contact back as it was before a change")  # type: ignore[untyped-decorator]
-    async def revert_contact(self, info: GqlInfo, input: RevertRecordInput) -> ContactPayload:
-        ctx = info.context.require()
-        record, errors = await payload_call(
-            info,
-            lambda: revert_record(
-                ctx, "contact", input.record_id, input.before_change_id, input.version
-            ),
-        )
-        return ContactPayload(
-            contact=Contact.from_record(record) if record else None, errors=errors
-        )
-
-    @strawberry.mutation(description="Put a whole account back as it was before a change")  # type: ignore[untyped-decorator]
-    async def revert_account(self, info: GqlInfo, input: RevertRecordInput) -> AccountPayload:
-        ctx = info.context.require()
-        record, errors = await payload_call(
-            info,
-            lambda: revert_record(
-                ctx, "account", input.record_id, input.before_change_id, input.version
-            ),
-        )
-        return AccountPayload(
-            account=Account.from_record(record) if record else None, errors=errors
-        )

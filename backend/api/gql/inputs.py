@@ -13,7 +13,7 @@ from backend.records.fields import FieldSpec
 from backend.records.spec import EntitySpec
 
 
-def _graphql_type(spec: FieldSpec) -> Any:
+def graphql_type(spec: FieldSpec) -> Any:
     if spec.kind == "tags":
         return list[str]
     if spec.kind == "uuid":
@@ -41,9 +41,9 @@ def create_input(entity: EntitySpec, type_name: str) -> type:
     defaults: dict[str, Any] = {}
     for spec in sorted(fields, key=lambda f: not f.required):
         if spec.required:
-            annotations[spec.name] = _graphql_type(spec)
+            annotations[spec.name] = graphql_type(spec)
         else:
-            annotations[spec.name] = _graphql_type(spec) | None
+            annotations[spec.name] = graphql_type(spec) | None
             defaults[spec.name] = strawberry.UNSET
     return _input(f"Create{type_name}Input", annotations, defaults)
 
@@ -58,6 +58,6 @@ def update_input(entity: EntitySpec, type_name: str) -> type:
     }
     for spec in entity.fields.values():
         if spec.on_update:
-            annotations[spec.name] = _graphql_type(spec) | None
+            annotations[spec.name] = graphql_type(spec) | None
             defaults[spec.name] = strawberry.UNSET
     return _input(f"Update{type_name}Input", annotations, defaults)

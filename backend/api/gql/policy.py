@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import strawberry
 from strawberry.types import Info
 
 from backend.api.gql.context import GraphQLContext
-from backend.api.gql.errors import payload_problems
-from backend.api.gql.types import FieldError
-from backend.errors import Conflict, ValidationFailed
+from backend.api.gql.payloads import FieldError, payload_call
+from backend.errors import ValidationFailed
 from backend.policy import admin, explain, teams
 
 GqlInfo = Info[GraphQLContext, None]
-T = TypeVar("T")
 
 
 @strawberry.type
@@ -223,16 +219,6 @@ def _uuid(value: str, field: str) -> uuid.UUID:
         raise ValidationFailed.one(field, "invalid_uuid", "must be a UUID") from None
 
 
-async def _attempt(
-    info: GqlInfo, call: Callable[[], Awaitable[T]]
-) -> tuple[T | None, list[FieldError]]:
-    try:
-        return await call(), []
-    except (ValidationFailed, Conflict) as exc:
-        info.context.require().session.rollback_only = True
-        return None, FieldError.of(payload_problems(exc))
-
-
 @strawberry.type
 class PolicyQuery:
     @strawberry.field(description="The tenant's roles (tenant admins)")  # type: ignore[untyped-decorator]
@@ -257,7 +243,7 @@ class PolicyMutation:
     @strawberry.mutation
     async def create_role(self, info: GqlInfo, input: CreateRoleInput) -> RolePayload:
         ctx = info.context.require()
-        view, errors = await _attempt(
+        view, errors = await payload_call(
             info,
             lambda: admin.create_role(
                 ctx,
@@ -272,7 +258,7 @@ class PolicyMutation:
     @strawberry.mutation
     async def update_role(self, info: GqlInfo, input: UpdateRoleInput) -> RolePayload:
         ctx = info.context.require()
-        view, errors = await _attempt(
+        view, errors = await payload_call(
             info,
             lambda: admin.update_role(
                 ctx, _uuid(input.id, "id"), name=input.name, description=input.description
@@ -283,13 +269,13 @@ class PolicyMutation:
     @strawberry.mutation
     async def delete_role(self, info: GqlInfo, id: strawberry.ID) -> DeletedPayload:
         ctx = info.context.require()
-        _, errors = await _attempt(info, lambda: admin.delete_role(ctx, _uuid(id, "id")))
+        _, errors = await payload_call(info, lambda: admin.delete_role(ctx, _uuid(id, "id")))
         return DeletedPayload(deleted_id=None if errors else id, errors=errors)
 
     @strawberry.mutation
     async def grant_permission(self, info: GqlInfo, input: GrantPermissionInput) -> RulePayload:
         ctx = info.context.require()
-        rule, errors = await _attempt(
+        rule, errors = await payload_call(
             info,
             lambda: admin.grant(
                 ctx,
@@ -306,7 +292,7 @@ class PolicyMutation:
         self, info: GqlInfo, input: RevokePermissionInput
     ) -> DeletedPayload:
         ctx = info.context.require()
-        _, errors = await _attempt(
+        _, errors = await payload_call(
             info,
             lambda: admin.revoke(
                 ctx, _uuid(input.role_id, "roleId"), _uuid(input.rule_id, "ruleId")
@@ -317,7 +303,7 @@ class PolicyMutation:
     @strawberry.mutation
     async def set_role_scope(self, info: GqlInfo, input: SetRoleScopeInput) -> RolePayload:
         ctx = info.context.require()
-        view, errors = await _attempt(
+        view, errors = await payload_call(
             info,
             lambda: admin.set_scope(
                 ctx, _uuid(input.role_id, "roleId"), entity=input.entity, scope=input.scope
@@ -328,7 +314,7 @@ class PolicyMutation:
     @strawberry.mutation
     async def set_user_roles(self, info: GqlInfo, input: SetUserRolesInput) -> RolesPayload:
         ctx = info.context.require()
-        views, errors = await _attempt(
+        views, errors = await payload_call(
             info,
             lambda: admin.set_user_roles(
                 ctx,
@@ -341,19 +327,19 @@ class PolicyMutation:
     @strawberry.mutation
     async def create_team(self, info: GqlInfo, name: str) -> TeamPayload:
         ctx = info.context.require()
-        view, errors = await _attempt(info, lambda: teams.create_team(ctx, name))
+        view, errors = await payload_call(info, lambda: teams.create_team(ctx, name))
         return TeamPayload(team=Team.of(view) if view else None, errors=errors)
 
     @strawberry.mutation
     async def delete_team(self, info: GqlInfo, id: strawberry.ID) -> DeletedPayload:
         ctx = info.context.require()
-        _, errors = await _attempt(info, lambda: teams.delete_team(ctx, _uuid(id, "id")))
+        _, errors = await payload_call(info, lambda: teams.delete_team(ctx, _uuid(id, "id")))
         return DeletedPayload(deleted_id=None if errors else id, errors=errors)
 
     @strawberry.mutation
     async def set_team_members(self, info: GqlInfo, input: SetTeamMembersInput) -> TeamPayload:
         ctx = info.context.require()
-        view, errors = await _attempt(
+        view, errors = await payload_call(
             info,
             lambda: teams.set_members(
                 ctx, _uuid(input.team_id, "teamId"), [_uuid(u, "userIds") for u in input.user_ids]

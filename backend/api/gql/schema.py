@@ -16,16 +16,14 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from backend.api.gql.activities import ActivityMutation, ActivityQuery
 from backend.api.gql.auth_admin import AuthAdminMutation, AuthAdminQuery
 from backend.api.gql.cost import QueryCostRule
+from backend.api.gql.entities import EntityMutation, EntityQuery
 from backend.api.gql.exports import ExportMutation, ExportQuery
-from backend.api.gql.history import HistoryMutation, HistoryQuery
+from backend.api.gql.history import HistoryQuery
 from backend.api.gql.introspection import SignedInIntrospection
 from backend.api.gql.lookup import LookupQuery
-from backend.api.gql.opportunities import OpportunityMutation, OpportunityQuery
 from backend.api.gql.policy import PolicyMutation, PolicyQuery
-from backend.api.gql.resolvers import RecordMutation, RecordQuery
 from backend.api.gql.sync import SyncMutation, SyncQuery
 from backend.api.gql.transaction import OperationTransaction
 
@@ -46,12 +44,10 @@ class CaravanSchema(strawberry.Schema):
 Query = merge_types(
     "Query",
     (
-        RecordQuery,
-        OpportunityQuery,
+        EntityQuery,  # every registered entity
         PolicyQuery,
         AuthAdminQuery,
         HistoryQuery,
-        ActivityQuery,
         LookupQuery,
         SyncQuery,
         ExportQuery,
@@ -60,12 +56,9 @@ Query = merge_types(
 Mutation = merge_types(
     "Mutation",
     (
-        RecordMutation,
-        OpportunityMutation,
+        EntityMutation,  # every registered entity
         PolicyMutation,
         AuthAdminMutation,
-        HistoryMutation,
-        ActivityMutation,
         SyncMutation,
         ExportMutation,
     ),

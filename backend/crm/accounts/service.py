@@ -7,7 +7,7 @@ from backend.crm.accounts.models import Account
 from backend.crm.address import ADDRESS_FIELDS
 from backend.db.base import table_of
 from backend.lookup.phones import index_phones
-from backend.records.fields import FieldSpec
+from backend.records.fields import OWNER, FieldSpec
 from backend.records.service import RecordService
 from backend.records.spec import EntitySpec
 
@@ -22,7 +22,7 @@ ACCOUNT = EntitySpec(
         FieldSpec("phone", kind="phone", max_length=40),
         *ADDRESS_FIELDS,
         FieldSpec("tags", kind="tags"),
-        FieldSpec("owner_id", kind="uuid", on_create=False),
+        FieldSpec("owner_id", kind="uuid", on_create=False, description=OWNER),
     ),
     search_columns=("name",),
     filter_columns=("owner_id",),

@@ -12,9 +12,9 @@ from backend.crm.contacts.service import CONTACT
 from backend.crm.opportunities.service import OPPORTUNITY
 from backend.db.base import table_of
 from backend.errors import ValidationFailed
-from backend.records.fields import FieldSpec
+from backend.records.fields import OWNER, FieldSpec
 from backend.records.service import Record, RecordService
-from backend.records.spec import EntitySpec
+from backend.records.spec import EntitySpec, Relation
 
 ACTIVITY = EntitySpec(
     name="activity",
@@ -27,13 +27,19 @@ ACTIVITY = EntitySpec(
         FieldSpec("starts_at", kind="datetime"),
         FieldSpec("ends_at", kind="datetime"),
         FieldSpec("due_at", kind="datetime"),
-        FieldSpec("remind_minutes_before", kind="integer", minimum=0, maximum=MAX_REMIND_MINUTES),
-        FieldSpec("completed_at", kind="datetime"),
+        FieldSpec(
+            "remind_minutes_before",
+            kind="integer",
+            minimum=0,
+            maximum=MAX_REMIND_MINUTES,
+            description="When to remind the owner, in minutes before it starts (or is due).",
+        ),
+        FieldSpec("completed_at", kind="datetime", description="When it was done; null: open."),
         FieldSpec("account_id", kind="uuid"),
         FieldSpec("contact_id", kind="uuid"),
         FieldSpec("opportunity_id", kind="uuid"),
         FieldSpec("tags", kind="tags"),
-        FieldSpec("owner_id", kind="uuid", on_create=False),
+        FieldSpec("owner_id", kind="uuid", on_create=False, description=OWNER),
     ),
     search_columns=("subject",),
     filter_columns=("owner_id", "account_id", "contact_id", "opportunity_id"),
@@ -44,6 +50,15 @@ ACTIVITY = EntitySpec(
         "opportunity_id": OPPORTUNITY,
         "owner_id": table_of(User),
     },
+    relations=(
+        Relation("account_id"),
+        Relation("contact_id"),
+        Relation(
+            "opportunity_id",
+            description="The opportunity this activity is about, if any.",
+            reverse_description="The first activities about this opportunity, by id.",
+        ),
+    ),
 )
 
 

@@ -8,9 +8,9 @@ from backend.crm.address import ADDRESS_FIELDS
 from backend.crm.contacts.models import Contact
 from backend.db.base import table_of
 from backend.lookup.phones import index_phones
-from backend.records.fields import FieldSpec
+from backend.records.fields import OWNER, FieldSpec
 from backend.records.service import RecordService
-from backend.records.spec import EntitySpec
+from backend.records.spec import EntitySpec, Relation
 
 CONTACT = EntitySpec(
     name="contact",
@@ -25,9 +25,11 @@ CONTACT = EntitySpec(
         FieldSpec("title", max_length=100),
         FieldSpec("account_id", kind="uuid"),
         *ADDRESS_FIELDS,
-        FieldSpec("notes", max_length=10_000, multiline=True),
+        FieldSpec(
+            "notes", max_length=10_000, multiline=True, description="Free text, several lines."
+        ),
         FieldSpec("tags", kind="tags"),
-        FieldSpec("owner_id", kind="uuid", on_create=False),
+        FieldSpec("owner_id", kind="uuid", on_create=False, description=OWNER),
     ),
     search_columns=("first_name", "last_name", "email"),
     filter_columns=("owner_id", "account_id"),
@@ -36,6 +38,7 @@ CONTACT = EntitySpec(
         "account_id": ACCOUNT,
         "owner_id": table_of(User),
     },
+    relations=(Relation("account_id", description="The account this contact belongs to, if any."),),
 )
 
 # The phone-number index (caller lookup) changes in the same transaction as the record.

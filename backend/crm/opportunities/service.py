@@ -7,9 +7,9 @@ from backend.crm.accounts.service import ACCOUNT
 from backend.crm.contacts.service import CONTACT
 from backend.crm.opportunities.models import STAGES, Opportunity
 from backend.db.base import table_of
-from backend.records.fields import FieldSpec
+from backend.records.fields import OWNER, FieldSpec
 from backend.records.service import RecordService
-from backend.records.spec import EntitySpec
+from backend.records.spec import EntitySpec, Relation
 
 MAX_MONEY = 999_999_999_999  # Numeric(14, 2)
 
@@ -19,20 +19,38 @@ OPPORTUNITY = EntitySpec(
     table=table_of(Opportunity),
     fields=EntitySpec.field_map(
         FieldSpec("name", max_length=200, required=True),
-        FieldSpec("stage", kind="choice", choices=STAGES, required=True),
+        FieldSpec(
+            "stage",
+            kind="choice",
+            choices=STAGES,
+            required=True,
+            description="Where the deal stands in the pipeline.",
+        ),
         FieldSpec("amount", kind="decimal", minimum=0, maximum=MAX_MONEY),
-        FieldSpec("currency", kind="currency", max_length=3),
-        FieldSpec("probability", kind="integer", minimum=0, maximum=100),
+        FieldSpec("currency", kind="currency", max_length=3, description="ISO 4217, e.g. EUR."),
+        FieldSpec(
+            "probability",
+            kind="integer",
+            minimum=0,
+            maximum=100,
+            description="The chance of winning, in percent.",
+        ),
         FieldSpec("close_date", kind="date", required=True),
         FieldSpec("account_id", kind="uuid"),
         FieldSpec("contact_id", kind="uuid"),
         FieldSpec("competitor", max_length=200),
         FieldSpec("budget", kind="decimal", minimum=0, maximum=MAX_MONEY),
-        FieldSpec("cost", kind="decimal", minimum=0, maximum=MAX_MONEY),
+        FieldSpec(
+            "cost",
+            kind="decimal",
+            minimum=0,
+            maximum=MAX_MONEY,
+            description="What winning this customer costs (time, travel, samples).",
+        ),
         FieldSpec("next_step", max_length=200),
         FieldSpec("description", max_length=10_000, multiline=True),
         FieldSpec("tags", kind="tags"),
-        FieldSpec("owner_id", kind="uuid", on_create=False),
+        FieldSpec("owner_id", kind="uuid", on_create=False, description=OWNER),
     ),
     search_columns=("name", "competitor"),
     filter_columns=("owner_id", "account_id", "contact_id"),
@@ -42,6 +60,7 @@ OPPORTUNITY = EntitySpec(
         "contact_id": CONTACT,
         "owner_id": table_of(User),
     },
+    relations=(Relation("account_id"), Relation("contact_id")),
 )
 
 opportunities = RecordService(OPPORTUNITY)
