@@ -9,31 +9,34 @@ attach the relations (relations.py), then finish the types and make the root fie
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from backend.api.gql.entities.objects import EntityTypes, declare, finish
 from backend.api.gql.entities.relations import attach_relations
 from backend.api.gql.entities.roots import mutation_fields, query_fields, root_type
 from backend.crm.registry import SERVICES
+from backend.records.service import RecordService
 
 
-def _build() -> dict[str, EntityTypes]:
-    entities = {name: declare(service.spec, service) for name, service in SERVICES.items()}
+def build_entities(services: Mapping[str, RecordService]) -> dict[str, EntityTypes]:
+    """The GraphQL types of these entities (keyed by spec name), relations attached."""
+    entities = {name: declare(service.spec, service) for name, service in services.items()}
     attach_relations(entities)
     for entity in entities.values():
         finish(entity)
     return entities
 
 
-ENTITY_TYPES: dict[str, EntityTypes] = _build()
+def entity_roots(entities: Mapping[str, EntityTypes]) -> tuple[Any, Any]:
+    """The Query and the Mutation root fields of these entities, as two types to merge."""
+    queries = {k: v for e in entities.values() for k, v in query_fields(e).items()}
+    mutations = {k: v for e in entities.values() for k, v in mutation_fields(e).items()}
+    return root_type("EntityQuery", queries), root_type("EntityMutation", mutations)
 
-EntityQuery: Any = root_type(
-    "EntityQuery", {k: v for e in ENTITY_TYPES.values() for k, v in query_fields(e).items()}
-)
-EntityMutation: Any = root_type(
-    "EntityMutation",
-    {k: v for e in ENTITY_TYPES.values() for k, v in mutation_fields(e).items()},
-)
+
+ENTITY_TYPES: dict[str, EntityTypes] = build_entities(SERVICES)
+EntityQuery, EntityMutation = entity_roots(ENTITY_TYPES)
 
 
 def entity_types(name: str) -> EntityTypes:
