@@ -14,7 +14,7 @@ import httpx
 import pytest
 import strawberry
 from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType, get_named_type
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, event
 from sqlalchemy.dialects.postgresql import UUID
 from strawberry.tools import merge_types
 
@@ -27,7 +27,7 @@ from backend.records.fields import FieldSpec
 from backend.records.service import RecordService
 from backend.records.spec import EntitySpec, Relation
 from backend.runtime import Services
-from tests.conftest import gql, new_tenant
+from tests.conftest import TenantUser, gql, new_tenant
 
 GQL = Path(__file__).resolve().parents[2] / "backend" / "api" / "gql"
 SAMPLES: dict[str, Any] = {
@@ -267,3 +267,58 @@ async def test_payloads_answer_the_record_also_as_record(
             {"i": unknown},
         )
         assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"  # not a payload error
+
+
+async def _create(
+    client: httpx.AsyncClient, tenant: TenantUser, spec: EntitySpec, **links: str
+) -> str:
+    name = spec.graphql_name
+    result = await gql(
+        client,
+        tenant,
+        f"mutation($i: Create{name}Input!) {{ create{name}(input: $i) {{ record {{ id }} }} }}",
+        {"i": {**_required_input(spec), **links}},
+    )
+    record_id: str = result["data"][f"create{name}"]["record"]["id"]
+    return record_id
+
+
+@pytest.mark.parametrize(
+    ("spec", "relation"), RELATIONS, ids=[f"{s.name}.{r.column}" for s, r in RELATIONS]
+)
+async def test_nested_relations_cost_the_same_statements_for_any_page(
+    services: Services, client: httpx.AsyncClient, spec: EntitySpec, relation: Relation
+) -> None:
+    """Parents with their children with their parent again: one statement per level and link
+    (DataLoaders), however many records the pages hold."""
+    tenant = await new_tenant(services, client, "gqlnest")
+    parent = spec.target(relation)
+    for _ in range(3):
+        parent_id = await _create(client, tenant, parent)
+        for _ in range(3):
+            await _create(client, tenant, spec, **{camel(relation.column): parent_id})
+    children = camel(relation.reverse_name or spec.plural)
+    document = (
+        f"{{ {camel(parent.plural)}(first: %d) {{ edges {{ node {{ id {children}(first: %d) "
+        f"{{ edges {{ node {{ id {camel(relation.field_name)} {{ id }} }} }} }} }} }} }} }}"
+    )
+    counted = [0]
+
+    def count(*_: Any) -> None:
+        counted[0] += 1
+
+    engine = services.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    found = []
+    try:
+        for sizes in ((1, 1), (3, 3), (1, 1)):
+            counted[0] = 0
+            result = await gql(client, tenant, document % sizes)
+            assert "errors" not in result, result
+            edges = result["data"][camel(parent.plural)]["edges"]
+            assert len(edges) == sizes[0]
+            assert all(len(e["node"][children]["edges"]) == sizes[1] for e in edges)
+            found.append(counted[0])
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert found[1] == found[2], found  # the first request may warm caches

@@ -13,7 +13,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from backend.api.gql.context import GraphQLContext
-from backend.api.gql.pagination import Connection, Edge, PageInfo
+from backend.api.gql.pagination import Connection, Edge, connection
 from backend.history import reading
 from backend.records.listing import encode_cursor, parse_uuid
 
@@ -81,15 +81,7 @@ def _connection(page: reading.HistoryPage, node: Any, has_previous: bool) -> Con
         Edge(node=node(item), cursor=encode_cursor(reading.NEWEST_FIRST, None, item["id"]))
         for item in page.items
     ]
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=page.next_cursor is not None,
-            has_previous_page=has_previous,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
-    )
+    return connection(edges, page.next_cursor is not None, has_previous)
 
 
 def _audit_event(row: dict[str, Any]) -> AuditEvent:

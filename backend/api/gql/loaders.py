@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from backend.api.gql.pagination import Connection, Edge, PageInfo
+from backend.api.gql.context import GraphQLContext
+from backend.api.gql.pagination import Connection, Edge, connection
 from backend.errors import BadRequest
 from backend.records.listing import MAX_LIMIT, ListQuery, cursor_for
 from backend.records.service import Record, RecordService
-
-if TYPE_CHECKING:
-    from backend.api.gql.context import GraphQLContext
 
 N = TypeVar("N")
 _NESTED_QUERY = ListQuery(limit=1)  # nested lists are ordered by id; cursors follow that order
@@ -68,17 +66,7 @@ async def children_of(
         for key, n in keys:
             rows = grouped.get(key, [])
             edges = [Edge(node=shape(r), cursor=cursor_for(_NESTED_QUERY, r)) for r in rows[:n]]
-            result.append(
-                Connection(
-                    edges=edges,
-                    page_info=PageInfo(
-                        has_next_page=len(rows) > n,
-                        has_previous_page=False,
-                        start_cursor=edges[0].cursor if edges else None,
-                        end_cursor=edges[-1].cursor if edges else None,
-                    ),
-                )
-            )
+            result.append(connection(edges, len(rows) > n, has_previous=False))
         return result
 
     name = f"{service.spec.name}_by_{column}"

@@ -40,19 +40,24 @@ class Connection(Generic[NodeT]):
     page_info: PageInfo
 
 
-def to_connection(
-    page: Page, query: ListQuery, to_node: Callable[[Record], NodeT], has_previous: bool
-) -> Connection[NodeT]:
-    edges = [Edge(node=to_node(r), cursor=cursor_for(query, r)) for r in page.items]
+def connection(edges: list[Edge[NodeT]], has_next: bool, has_previous: bool) -> Connection[NodeT]:
+    """A page of edges with its PageInfo (start and end cursors from the edges)."""
     return Connection(
         edges=edges,
         page_info=PageInfo(
-            has_next_page=page.next_cursor is not None,
+            has_next_page=has_next,
             has_previous_page=has_previous,
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
     )
+
+
+def to_connection(
+    page: Page, query: ListQuery, to_node: Callable[[Record], NodeT], has_previous: bool
+) -> Connection[NodeT]:
+    edges = [Edge(node=to_node(r), cursor=cursor_for(query, r)) for r in page.items]
+    return connection(edges, page.next_cursor is not None, has_previous)
 
 
 def sort_key(field: Enum | None, direction: SortDirection) -> str | None:
