@@ -14,6 +14,7 @@ from strawberry.types import Info
 
 from backend.api.gql.context import GraphQLContext
 from backend.api.gql.payloads import FieldError, payload_call
+from backend.crm.registry import ENTITIES
 from backend.errors import NotFound
 from backend.exports.service import ExportRequest, ExportService
 
@@ -69,13 +70,19 @@ class Export:
         )
 
 
-@strawberry.input
-class ExportFilter:
-    q: str | None = None
-    owner_id: strawberry.ID | None = None
-    account_id: strawberry.ID | None = None
-    contact_id: strawberry.ID | None = None
-    updated_since: str | None = None
+# The list filters of every registered entity (a filter the entity lacks is refused there).
+_FILTER_KEYS: dict[str, Any] = {
+    "q": str | None,
+    **{c: strawberry.ID | None for s in ENTITIES.values() for c in s.filter_columns},
+    "updated_since": str | None,
+}
+ExportFilter: Any = strawberry.input(
+    type(
+        "ExportFilter",
+        (),
+        {"__module__": __name__, "__annotations__": _FILTER_KEYS, **dict.fromkeys(_FILTER_KEYS)},
+    )
+)
 
 
 @strawberry.input
@@ -104,16 +111,10 @@ def _service(info: GqlInfo) -> ExportService:
     return info.context.services.exports
 
 
-def _filter(given: ExportFilter | None) -> dict[str, Any]:
+def _filter(given: Any) -> dict[str, Any]:
     if given is None:
         return {}
-    values = {
-        "q": given.q,
-        "owner_id": given.owner_id,
-        "account_id": given.account_id,
-        "contact_id": given.contact_id,
-        "updated_since": given.updated_since,
-    }
+    values = {key: getattr(given, key) for key in _FILTER_KEYS}
     return {k: str(v) for k, v in values.items() if v is not None}
 
 
