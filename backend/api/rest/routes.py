@@ -1,4 +1,4 @@
-"""The REST API: auth, health, and one router per entity."""
+"""The REST API: auth, health, and one router per registered entity."""
 
 from __future__ import annotations
 
@@ -20,10 +20,7 @@ from backend.api.rest.records import record_router
 from backend.api.rest.security import SECURITY_CONTROLLERS
 from backend.api.rest.sync import SYNC_CONTROLLERS
 from backend.context import RequestContext
-from backend.crm.accounts.service import accounts
-from backend.crm.activities.service import activities
-from backend.crm.contacts.service import contacts
-from backend.crm.opportunities.service import opportunities
+from backend.crm.registry import SERVICES
 
 
 async def rest_context(request: Request, state: State) -> RequestContext:  # type: ignore[type-arg]
@@ -41,10 +38,8 @@ def rest_handlers() -> list[ControllerRouterHandler]:
         AuthController,
         health,
         ready,
-        record_router(accounts, "Account", provide),
-        record_router(contacts, "Contact", provide),
-        record_router(opportunities, "Opportunity", provide),
-        record_router(activities, "Activity", provide),
+        # Every registered entity, in registry order.
+        *(record_router(s, s.spec.graphql_name, provide) for s in SERVICES.values()),
         OAuthController,
         calendar_feed,
         Router(
