@@ -23,6 +23,10 @@ from backend.tenants.service import create_tenant, create_user
 
 PASSWORD = "correct horse battery"
 TEST_DATABASE = "caravan_test"
+# Session fixtures (tenant_a, tenant_b) sign in once; on a loaded machine the whole suite
+# outlasts the default 10-minute access token (a run at load 15 took 39 minutes). Servers the
+# tests start as processes take the same lifetime, or they would refuse these tokens.
+ACCESS_TOKEN_TTL = 3 * 3600
 
 
 @dataclass
@@ -71,9 +75,7 @@ def make_settings(cluster: Cluster, **overrides: Any) -> Settings:
         "database_url": cluster.urls.app_url,
         "migration_database_url": cluster.urls.owner_url,
         "pool_size": 5,
-        # Session fixtures (tenant_a, tenant_b) sign in once; on a loaded machine the whole
-        # suite outlasts the default 10-minute access token (a run at load 15 took 39 minutes).
-        "access_token_ttl_seconds": 3 * 3600,
+        "access_token_ttl_seconds": ACCESS_TOKEN_TTL,
     }
     values.update(overrides)
     return Settings(**values)

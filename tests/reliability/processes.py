@@ -17,7 +17,7 @@ import httpx
 
 from backend.db.embedded import _free_port
 from tests.bench.servers import ROOT, Server, wait_ready
-from tests.conftest import TEST_DATABASE, Cluster
+from tests.conftest import ACCESS_TOKEN_TTL, TEST_DATABASE, Cluster
 
 
 def serve(
@@ -38,7 +38,7 @@ def launch(
         "CARAVAN_ENV": "test",
         "CARAVAN_DATA_DIR": str(data_dir),
         "CARAVAN_DATABASE_URL": database_url,
-        "CARAVAN_ACCESS_TOKEN_TTL": "1800",
+        "CARAVAN_ACCESS_TOKEN_TTL": str(ACCESS_TOKEN_TTL),
         **(env or {}),
     }
     with log.open("wb") as out:

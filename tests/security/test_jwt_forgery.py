@@ -143,7 +143,9 @@ FORGERIES: dict[str, Forgery] = {
     "empty kid": _kid(""),
     "numeric kid": _kid(1),
     "huge kid": _kid("k" * 3000),
-    "expired": lambda s, p: s.tokens.issue(p, now=int(time.time()) - 3600),
+    "expired": lambda s, p: s.tokens.issue(
+        p, now=int(time.time()) - s.settings.access_token_ttl_seconds - 3600
+    ),
     "expired within one lifetime": lambda s, p: s.tokens.issue(
         p, now=int(time.time()) - s.settings.access_token_ttl_seconds - 120
     ),
