@@ -41,4 +41,6 @@ class CustomValuesMixin:
 def custom_values_index() -> Index:
     """GIN over the values (jsonb_path_ops): list filters `custom.<key>=` are containment
     tests (`custom @> '{"key": value}'`) this index answers."""
-    return Index(None, "custom", postgresql_using="gin", postgresql_ops={"custom": "jsonb_path_ops"})
+    return Index(
+        None, "custom", postgresql_using="gin", postgresql_ops={"custom": "jsonb_path_ops"}
+    )

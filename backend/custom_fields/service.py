@@ -78,7 +78,9 @@ def _checked_shape(type_: str, data: Mapping[str, Any]) -> dict[str, Any]:
             or not all(isinstance(c, str) and 0 < len(c) <= MAX_CHOICE_LENGTH for c in choices)
         ):
             raise ValidationFailed.one(
-                "choices", "invalid_choices", f"a non-empty list of 1-{MAX_CHOICE_LENGTH} char strings"
+                "choices",
+                "invalid_choices",
+                f"a non-empty list of 1-{MAX_CHOICE_LENGTH} char strings",
             )
         if len(choices) > MAX_CHOICES or len(set(choices)) != len(choices):
             raise ValidationFailed.one(
@@ -120,7 +122,9 @@ async def _bump_policy(conn: AsyncConnection, ctx: RequestContext) -> None:
 
 def _entity(name: Any) -> str:
     if not isinstance(name, str) or name not in ENTITIES:
-        raise ValidationFailed.one("entity", "unknown_entity", f"one of {', '.join(sorted(ENTITIES))}")
+        raise ValidationFailed.one(
+            "entity", "unknown_entity", f"one of {', '.join(sorted(ENTITIES))}"
+        )
     return name
 
 
@@ -227,7 +231,12 @@ async def create_field(ctx: RequestContext, data: Mapping[str, Any]) -> dict[str
         ).one()
         await _bump_policy(conn, ctx)
         await policy_event(
-            conn, ctx, EventType.CUSTOM_FIELD_CREATED, field_id=field_id, entity=entity, key=key,
+            conn,
+            ctx,
+            EventType.CUSTOM_FIELD_CREATED,
+            field_id=field_id,
+            entity=entity,
+            key=key,
             type=type_,
         )
     return view(row)
@@ -279,8 +288,13 @@ async def update_field(
         ).one()
         await _bump_policy(conn, ctx)
         await policy_event(
-            conn, ctx, EventType.CUSTOM_FIELD_UPDATED, field_id=key, entity=row.entity,
-            key=row.key, changed=sorted(values),
+            conn,
+            ctx,
+            EventType.CUSTOM_FIELD_UPDATED,
+            field_id=key,
+            entity=row.entity,
+            key=row.key,
+            changed=sorted(values),
         )
     return view(updated)
 

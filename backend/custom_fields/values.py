@@ -140,11 +140,7 @@ def merge_custom(
             merged[key] = stored
     if creating:
         for definition in definitions.values():
-            if (
-                definition.required
-                and definition.key not in sent
-                and definition.name in writable
-            ):
+            if definition.required and definition.key not in sent and definition.name in writable:
                 problems.append(FieldProblem(definition.name, "required", "is required"))
     if not problems and len(compact(merged)) > MAX_RECORD_BYTES:
         problems.append(

@@ -90,9 +90,7 @@ def _compile(policy: TenantPolicy, user_id: uuid.UUID, spec: EntitySpec) -> Enti
         allowed.add(action)
         fields[action] = frozenset(
             n for n in maskable if policy.allows(subject, f"{spec.name}.{n}", action)
-        ) | frozenset(
-            d.name for d in live.values() if _custom_allowed(policy, user_id, d, action)
-        )
+        ) | frozenset(d.name for d in live.values() if _custom_allowed(policy, user_id, d, action))
         if action == "read_history":  # a removed field's history stays readable
             fields[action] |= frozenset(
                 d.name for d in retired.values() if _custom_allowed(policy, user_id, d, action)

@@ -19,6 +19,7 @@ from strawberry.types import ExecutionContext
 from backend.api.gql.activities import ActivityMutation, ActivityQuery
 from backend.api.gql.auth_admin import AuthAdminMutation, AuthAdminQuery
 from backend.api.gql.cost import QueryCostRule
+from backend.api.gql.custom_fields import CustomFieldMutation, CustomFieldQuery
 from backend.api.gql.exports import ExportMutation, ExportQuery
 from backend.api.gql.history import HistoryMutation, HistoryQuery
 from backend.api.gql.introspection import SignedInIntrospection
@@ -55,6 +56,7 @@ Query = merge_types(
         LookupQuery,
         SyncQuery,
         ExportQuery,
+        CustomFieldQuery,
     ),
 )
 Mutation = merge_types(
@@ -68,6 +70,7 @@ Mutation = merge_types(
         ActivityMutation,
         SyncMutation,
         ExportMutation,
+        CustomFieldMutation,
     ),
 )
 
