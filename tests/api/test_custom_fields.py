@@ -345,7 +345,9 @@ async def test_sparse_filter_sort_search(services: Services, client: httpx.Async
     values = [("N7", 5, ["de"]), ("S2", 40, ["en"]), ("N7", 300, ["de", "en"]), (None, None, [])]
     ids = []
     for i, (region, seats, langs) in enumerate(values):
-        custom = {k: v for k, v in (("region_code", region), ("seats", seats)) if v is not None}
+        custom: dict[str, Any] = {
+            k: v for k, v in (("region_code", region), ("seats", seats)) if v is not None
+        }
         if langs:
             custom["langs"] = langs
         ids.append(
