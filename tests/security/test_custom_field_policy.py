@@ -294,3 +294,29 @@ async def test_other_tenants_fields_do_not_apply(
     assert_problem(theirs, 422, "unknown_field", "custom.region_code")
     listed = await client.get(FIELDS, headers=tenant_b.headers)
     assert all(f["key"] != "region_code" for f in listed.json()["items"])
+
+
+async def test_caller_lookup_finds_phone_custom_fields_only_when_readable(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "cfphone")
+    rep = await user_with_roles(services, client, admin, "rep", ["salesperson"])
+    made = await define(client, admin, key="desk", label="Desk phone", type="phone")
+    record = await create_record(client, rep, "contacts", {"last_name": "Caller"})
+    patched = await _patch(client, admin, record, {"custom": {"desk": "+49 30 5550199"}})
+    assert patched.status_code == 200, patched.text
+    url = "/api/v1/lookup/phone/%2B49305550199"
+    found = await client.get(url, headers=admin.headers)
+    assert found.status_code == 200, found.text
+    assert found.json()["record"]["id"] == record["id"]
+    # The rep owns the record but may not read the field: the number does not find it.
+    assert_problem(await client.get(url, headers=rep.headers), 404)
+    role = await _role_id(client, admin, "salesperson")
+    assert (await _rule(client, admin, role, "allow", "contact.cf_desk", "read")).status_code in (
+        200,
+        201,
+    )
+    assert (await client.get(url, headers=rep.headers)).status_code == 200
+    # A removed field's numbers find nothing any more.
+    assert (await client.delete(f"{FIELDS}/{made['id']}", headers=admin.headers)).status_code == 204
+    assert_problem(await client.get(url, headers=admin.headers), 404)
