@@ -488,3 +488,38 @@ async def test_graphql_definitions(services: Services, client: httpx.AsyncClient
     )
     assert deleted["deleteCustomField"]["deletedId"] == field["id"]
     assert gql_data(await gql(client, admin, "{ customFields { key } }"))["customFields"] == []
+
+
+async def test_revert_and_undelete_bring_custom_values_back(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "cfrevert")
+    await define(client, admin, key="region_code", label="Region", type="text")
+    await define(client, admin, key="seats", label="Seats", type="number")
+    record = await create_record(
+        client, admin, "contacts", {"last_name": "R", "custom": {"region_code": "N7"}}
+    )
+    first = await _patch(client, admin, record, {"custom": {"region_code": "S2"}})
+    assert first.status_code == 200
+    second = await _patch(client, admin, first.json(), {"custom": {"seats": 3}})
+    assert second.status_code == 200
+    url = f"/api/v1/contacts/{record['id']}"
+    history = (await client.get(f"{url}/history", headers=admin.headers)).json()["items"]
+    region_change = next(e for e in history if e["field"] == "custom.region_code")
+    # One change undone: only that key goes back.
+    undone = await client.post(f"{url}/history/{region_change['id']}/revert", headers=admin.headers)
+    assert undone.status_code == 200, undone.text
+    assert undone.json()["custom"] == {"region_code": "N7", "seats": 3}
+    # The whole record back to before the first PATCH: seats is cleared again.
+    whole = await client.post(
+        f"{url}/revert", headers=admin.headers, json={"before_change_id": region_change["id"]}
+    )
+    assert whole.status_code == 200, whole.text
+    assert whole.json()["custom"] == {"region_code": "N7"}
+    # Undelete restores the custom values.
+    assert (await client.delete(url, headers=admin.headers)).status_code == 204
+    history = (await client.get(f"{url}/history", headers=admin.headers)).json()["items"]
+    deletion = next(e for e in history if e["event"] == "delete")
+    back = await client.post(f"{url}/history/{deletion['id']}/revert", headers=admin.headers)
+    assert back.status_code == 200, back.text
+    assert back.json()["custom"] == {"region_code": "N7"}
