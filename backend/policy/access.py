@@ -90,10 +90,10 @@ def _compile(policy: TenantPolicy, user_id: uuid.UUID, spec: EntitySpec) -> Enti
         allowed.add(action)
         fields[action] = frozenset(
             n for n in maskable if policy.allows(subject, f"{spec.name}.{n}", action)
-        ) | frozenset(d.name for d in live.values() if _custom_allowed(policy, user_id, d, action))
+        ) | frozenset(d.name for d in live.values() if custom_allowed(policy, user_id, d, action))
         if action == "read_history":  # a removed field's history stays readable
             fields[action] |= frozenset(
-                d.name for d in retired.values() if _custom_allowed(policy, user_id, d, action)
+                d.name for d in retired.values() if custom_allowed(policy, user_id, d, action)
             )
         # The widest scope among the roles that themselves grant the action.
         granted = [
@@ -112,7 +112,7 @@ def _compile(policy: TenantPolicy, user_id: uuid.UUID, spec: EntitySpec) -> Enti
     )
 
 
-def _custom_allowed(
+def custom_allowed(
     policy: TenantPolicy, user_id: uuid.UUID, definition: CustomFieldDef, action: str
 ) -> bool:
     """A custom field is denied by default: the enforcer must allow it (a deny beats any

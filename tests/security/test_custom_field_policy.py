@@ -111,12 +111,30 @@ async def test_salesperson_needs_a_rule_naming_the_field(
     )
     assert pushed["c1"]["status"] == "refused" and pushed["c1"]["field"] == "custom.region_code"
 
+    view = await client.get(
+        f"/api/v1/users/{rep.user_id}/effective-permissions",
+        params={"entity": "contact"},
+        headers=admin.headers,
+    )
+    fields = {a["action"]: a["fields"] for a in view.json()["actions"]}
+    assert fields["read"]["custom.region_code"]["allowed"] is False
+    assert "denied by default" in fields["read"]["custom.region_code"]["because"]
+
     # Read only: the rep sees it everywhere but still cannot write it.
     role = await _role_id(client, admin, "salesperson")
     granted = await _rule(client, admin, role, "allow", "contact.cf_region_code", "read")
     assert granted.status_code in (200, 201), granted.text
     seen = await _get(client, rep, record["id"])
     assert seen["custom"] == {"region_code": "N7"}
+    view = await client.get(
+        f"/api/v1/users/{rep.user_id}/effective-permissions",
+        params={"entity": "contact"},
+        headers=admin.headers,
+    )
+    fields = {a["action"]: a["fields"] for a in view.json()["actions"]}
+    decided = fields["read"]["custom.region_code"]
+    assert decided["allowed"] is True
+    assert decided["because"].startswith("role salesperson allows read on "), decided
     assert "custom.region_code" not in seen["withheld_fields"]
     refused = await _patch(client, rep, seen, {"custom": {"region_code": "S1"}})
     assert_problem(refused, 403, "field_forbidden", "custom.region_code")
