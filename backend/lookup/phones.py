@@ -145,6 +145,6 @@ async def reindex_phones(conn: AsyncConnection, tenant_id: uuid.UUID, region: st
         )
         rows: list[dict[str, Any]] = []
         for record in (await conn.execute(stmt)).mappings():
-            rows.extend(_index_rows(tenant_id, entity, _flat(record), fields, region))
+            rows.extend(_index_rows(tenant_id, entity, _flat(dict(record)), fields, region))
         if rows:
             await conn.execute(insert(_numbers), rows)
