@@ -338,3 +338,25 @@ async def test_caller_lookup_finds_phone_custom_fields_only_when_readable(
     # A removed field's numbers find nothing any more.
     assert (await client.delete(f"{FIELDS}/{made['id']}", headers=admin.headers)).status_code == 204
     assert_problem(await client.get(url, headers=admin.headers), 404)
+
+
+async def test_custom_phone_numbers_follow_a_new_default_region(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "cfregion")
+    await define(client, admin, entity="account", key="hotline", label="Hotline", type="phone")
+    made = await client.post(
+        "/api/v1/accounts",
+        headers=admin.headers,
+        json={"name": "Berlin GmbH", "custom": {"hotline": "030 7654321"}},
+    )
+    assert made.status_code == 201, made.text
+    url = "/api/v1/lookup/phone/%2B49307654321"
+    assert_problem(await client.get(url, headers=admin.headers), 404)  # read as a US number
+    changed = await client.patch(
+        "/api/v1/tenant/settings", json={"default_region": "DE"}, headers=admin.headers
+    )
+    assert changed.status_code == 200, changed.text
+    found = await client.get(url, headers=admin.headers)
+    assert found.status_code == 200, found.text
+    assert (found.json()["entity"], found.json()["record"]["id"]) == ("account", made.json()["id"])
