@@ -74,7 +74,7 @@ def decode_cursor(token: str, sort: str) -> Cursor:
         if sort_in != sort:
             raise ValueError("cursor belongs to another sort order")
         column = sort.removeprefix("-")
-        if column.endswith("_at"):
+        if column.endswith("_at") and not column.startswith("custom."):
             value = datetime.fromisoformat(value)
             if value.tzinfo is None:
                 raise ValueError("cursor times carry a time zone")

@@ -386,6 +386,18 @@ async def test_sparse_filter_sort_search(services: Services, client: httpx.Async
     rest = await listed(sort="custom.seats", limit="2", after=nxt)
     assert rest == [ids[1], ids[2]]
     assert await listed(q="s2") == [ids[1]]  # text custom values are searched
+    # A custom key ending in _at is not a timestamp column: its cursor stays text.
+    await define(client, admin, key="seen_at", label="Seen at", type="text")
+    for i, record_id in enumerate(ids[:3]):
+        current = await _get(client, admin, record_id)
+        assert (await _patch(client, admin, current, {"custom": {"seen_at": f"x{i}"}})).is_success
+    page = await client.get(
+        "/api/v1/contacts", params={"sort": "custom.seen_at", "limit": "2"}, headers=admin.headers
+    )
+    assert await listed(sort="custom.seen_at", limit="2", after=page.json()["next"]) == [
+        ids[1],
+        ids[2],
+    ]
     bad = await client.get("/api/v1/contacts", params={"custom.nope": "x"}, headers=admin.headers)
     assert_problem(bad, 400, "unknown_filter", "custom.nope")
     bad = await client.get("/api/v1/contacts", params={"custom.seats": "x"}, headers=admin.headers)
