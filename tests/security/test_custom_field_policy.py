@@ -14,7 +14,7 @@ import httpx
 
 from backend.runtime import Services
 from tests.api.test_custom_fields import FIELDS, define
-from tests.conftest import TenantUser, new_tenant
+from tests.conftest import TenantUser, gql, new_tenant
 from tests.exports.helpers import download, request_export
 from tests.security.policy_helpers import assert_problem, create_record, user_with_roles
 from tests.sync.helpers import pull_all, push
@@ -360,3 +360,50 @@ async def test_custom_phone_numbers_follow_a_new_default_region(
     found = await client.get(url, headers=admin.headers)
     assert found.status_code == 200, found.text
     assert (found.json()["entity"], found.json()["record"]["id"]) == ("account", made.json()["id"])
+
+
+async def test_graphql_sync_carries_custom_values_masked(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "cfgsync")
+    rep = await user_with_roles(services, client, admin, "rep", ["salesperson"])
+    await define(client, admin, key="region_code", label="Region", type="text")
+    record = await create_record(client, rep, "contacts", {"last_name": "G"})
+    assert (await _patch(client, admin, record, {"custom": {"region_code": "N7"}})).is_success
+    sync = """query { sync(entities: ["contacts"], deviceId: "g") {
+      changes { id record } } }"""
+    push_doc = """mutation($input: PushChangesInput!) {
+      pushChanges(input: $input) { results { clientId status code field } } }"""
+
+    async def pulled() -> dict[str, Any]:
+        body = await gql(client, rep, sync)
+        assert "errors" not in body, body
+        found: dict[str, Any] = next(
+            c["record"] for c in body["data"]["sync"]["changes"] if c["id"] == record["id"]
+        )
+        return found
+
+    async def pushed(client_id: str, version: int) -> dict[str, Any]:
+        change = {
+            "clientId": client_id,
+            "entity": "contacts",
+            "op": "UPDATE",
+            "id": record["id"],
+            "baseVersion": version,
+            "fields": {"custom": {"region_code": "S1"}},
+        }
+        body = await gql(client, rep, push_doc, {"input": {"deviceId": "g", "changes": [change]}})
+        assert "errors" not in body, body
+        result: dict[str, Any] = body["data"]["pushChanges"]["results"][0]
+        return result
+
+    seen = await pulled()
+    assert seen["custom"] == {} and "custom.region_code" in seen["withheld_fields"]
+    refused = await pushed("g1", seen["version"])
+    assert (refused["status"], refused["field"]) == ("REFUSED", "custom.region_code")
+    role = await _role_id(client, admin, "salesperson")
+    assert (await _rule(client, admin, role, "allow", "contact.cf_region_code", "*")).is_success
+    seen = await pulled()
+    assert seen["custom"] == {"region_code": "N7"}
+    assert (await pushed("g2", seen["version"]))["status"] == "APPLIED"
+    assert (await _get(client, rep, record["id"]))["custom"] == {"region_code": "S1"}
