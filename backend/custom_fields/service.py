@@ -181,6 +181,9 @@ async def create_field(ctx: RequestContext, data: Mapping[str, Any]) -> dict[str
     spec = ENTITIES[entity]
     async with ctx.session.transaction() as conn:
         await admin_policy(conn, ctx)
+        # First, so concurrent definition changes of a tenant queue on its row (the key and
+        # count checks below then see each other's work).
+        await _bump_policy(conn, ctx)
         if key in _RESERVED or key in entity_fields(spec) or key in spec.fields:
             raise Conflict(
                 f"{key} is a built-in field of {entity}", field="key", code="key_conflict"
@@ -229,7 +232,6 @@ async def create_field(ctx: RequestContext, data: Mapping[str, Any]) -> dict[str
                 .returning(_fields)
             )
         ).one()
-        await _bump_policy(conn, ctx)
         await policy_event(
             conn,
             ctx,

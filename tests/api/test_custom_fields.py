@@ -4,6 +4,7 @@ search, history per field; every bad input is refused naming the field, nothing 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -535,3 +536,19 @@ async def test_revert_and_undelete_bring_custom_values_back(
     back = await client.post(f"{url}/history/{deletion['id']}/revert", headers=admin.headers)
     assert back.status_code == 200, back.text
     assert back.json()["custom"] == {"region_code": "N7"}
+
+
+async def test_concurrent_definitions_of_one_key(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "cfrace")
+    body = {"entity": "contact", "key": "region_code", "label": "Region", "type": "text"}
+    answers = await asyncio.gather(
+        *(client.post(FIELDS, headers=admin.headers, json=body) for _ in range(4))
+    )
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
+    for answer in answers:
+        if answer.status_code == 409:
+            assert_problem(answer, 409, "key_conflict", "key")
+    listed = (await client.get(FIELDS, headers=admin.headers)).json()["items"]
+    assert [f["key"] for f in listed] == ["region_code"]
