@@ -33,7 +33,11 @@ def create_app(services: Services) -> Litestar:
         checkpoint_interval=services.settings.checkpoint_interval_seconds,
     )
 
-    startup, shutdown = [audit.start], [audit.stop]
+    # The policy-version listener first: until it listens, transactions read the version.
+    startup, shutdown = [services.db.policy_versions.start, audit.start], [audit.stop]
+    if services.tokens.revocations is not None:  # hear other processes' revocations at once
+        startup.append(services.tokens.revocations.start)
+        shutdown.append(services.tokens.revocations.stop)
     if services.backups is not None:
         from backend.backups.scheduler import BackupScheduler
 

@@ -103,3 +103,12 @@ class PreconditionRequired(CaravanError):
     code = "precondition_required"
     title = "Precondition required"
     graphql_code = "BAD_USER_INPUT"
+
+
+class InsufficientStorage(CaravanError):
+    """The server's disk is full (or over quota): nothing was kept; retry once space is freed."""
+
+    status = 507
+    code = "insufficient_storage"
+    title = "Insufficient storage"
+    graphql_code = "INSUFFICIENT_STORAGE"

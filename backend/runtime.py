@@ -15,6 +15,7 @@ from backend.auth.keys import generate_key, key_from_json, load_or_create_key
 from backend.auth.mfa import MfaService
 from backend.auth.oauth_issue import OAuthIssuer
 from backend.auth.oauth_server import CaravanServer
+from backend.auth.revocation import CLOCK_MARGIN_SECONDS, RevocationList
 from backend.auth.secretbox import SecretBox, load_or_create_secret_key
 from backend.auth.sessions import SessionService
 from backend.auth.throttle import Throttle
@@ -72,6 +73,13 @@ def build_services(settings: Settings, app_database_url: str) -> Services:
         longest_token_seconds=settings.access_token_ttl_seconds,
         leeway_seconds=settings.token_leeway_seconds,
     )
+    # A revocation matters while a token it refuses may still be accepted.
+    revocations = RevocationList(
+        db,
+        window_seconds=settings.access_token_ttl_seconds
+        + settings.token_leeway_seconds
+        + CLOCK_MARGIN_SECONDS,
+    )
     tokens = AccessTokens(
         keys,
         TokenSettings(
@@ -80,6 +88,7 @@ def build_services(settings: Settings, app_database_url: str) -> Services:
             access_ttl_seconds=settings.access_token_ttl_seconds,
             leeway_seconds=settings.token_leeway_seconds,
         ),
+        revocations,
     )
     throttle = Throttle(db)
     passwords = PasswordCheck(db, throttle)

@@ -72,8 +72,8 @@ def make_settings(cluster: Cluster, **overrides: Any) -> Settings:
         "migration_database_url": cluster.urls.owner_url,
         "pool_size": 5,
         # Session fixtures (tenant_a, tenant_b) sign in once; on a loaded machine the whole
-        # suite outlasts the default 10-minute access token.
-        "access_token_ttl_seconds": 1800,
+        # suite outlasts the default 10-minute access token (a run at load 15 took 39 minutes).
+        "access_token_ttl_seconds": 3 * 3600,
     }
     values.update(overrides)
     return Settings(**values)

@@ -25,13 +25,13 @@ from graphql import GraphQLError, Visitor, parse, visit
 from graphql.language import ArgumentNode, ObjectFieldNode, StringValueNode
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from backend.api.buffered_body import read_body, replaying
 from backend.api.rest.oauth_pages import SECURITY_HEADERS, error_page
 from backend.auth.authorize import ShowError
 
 GRAPHQL_PATH = "/graphql"
 OAUTH_PREFIX = "/oauth/"
 AUTHORIZE_PATH = "/oauth/authorize"
-MAX_BUFFERED_BODY = 1_000_001  # above the app's body limit: the app refuses such a request
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # NUL, or a surrogate code point standing alone (a valid pair is decoded to one character).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -301,36 +301,6 @@ async def _refuse(scope: Scope, send: Send, refusal: Refusal) -> None:
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def _read_body(receive: Receive) -> tuple[bytes, bool]:
-    """The request body, buffered up to the app's limit; False when it was cut off there."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), False
-        chunk = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks), True
-        if size > MAX_BUFFERED_BODY:
-            return b"".join(chunks), False
-
-
-def _replaying(body: bytes, complete: bool, receive: Receive) -> Receive:
-    sent = False
-
-    async def inner() -> Any:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": not complete}
-        return await receive()
-
-    return inner
-
-
 class BoundaryMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -347,10 +317,10 @@ class BoundaryMiddleware:
         if http["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        body, complete = await _read_body(receive)
+        body, complete = await read_body(receive)
         if body and complete:
             refusal = check_body(scope, body)
             if refusal is not None:
                 await _refuse(scope, send, refusal)
                 return
-        await self.app(scope, _replaying(body, complete, receive), send)
+        await self.app(scope, replaying(body, complete, receive), send)

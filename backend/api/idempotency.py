@@ -20,17 +20,18 @@ import brotli
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api.auth_header import bearer_token
+from backend.api.buffered_body import read_body, replaying
 from backend.context import Principal
 from backend.errors import CaravanError
-from backend.idempotency import store
+from backend.idempotency import inflight, store
 from backend.runtime import Services
 
 HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255
-MAX_BUFFERED_BODY = 1_000_001  # above the app's body limit: the app refuses such a request
 MAX_STORED_BODY = 2_000_000  # a larger answer is not kept: a retry runs again
 _KEPT_HEADERS = ("content-type", "content-encoding", "location", "etag", "vary")
 _NOT_FINAL = {408, 429}  # the client may retry these: they are not the request's answer
+_GRAPHQL_RETRYABLE = (b'"INTERNAL_SERVER_ERROR"', b'"SERVICE_UNAVAILABLE"')
 
 
 def _header(scope: Scope, name: str) -> str | None:
@@ -103,8 +104,8 @@ class IdempotencyMiddleware:
         if http["type"] != "http" or http["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        body, complete = await _read_body(receive)
-        replay_receive = _replaying(body, complete, receive)
+        body, complete = await read_body(receive)
+        replay_receive = replaying(body, complete, receive)
         key = _header(scope, HEADER)
         if key is None and scope["path"] == "/graphql":
             key = _graphql_key(body)
@@ -131,6 +132,13 @@ class IdempotencyMiddleware:
         if claim.state is store.ClaimState.IN_PROGRESS:
             detail = "a request with this Idempotency-Key is still running; retry shortly"
             await _problem(send, scope, 409, "idempotency_in_progress", "Conflict", detail)
+            return
+        if claim.state is store.ClaimState.LOST:
+            detail = (
+                "the request with this Idempotency-Key was carried out but its answer was lost"
+                " (the server stopped); read the result instead of retrying"
+            )
+            await _problem(send, scope, 409, "idempotency_answer_lost", "Conflict", detail)
             return
         if claim.state is store.ClaimState.REPLAY:
             assert claim.response is not None
@@ -168,16 +176,21 @@ class IdempotencyMiddleware:
             await send(message)
 
         db = self.services.db
+        running = inflight.current.set(
+            inflight.InFlight(principal.tenant_id, principal.user_id, key)
+        )
         try:
             await self.app(scope, receive, capture)
         except BaseException:
+            inflight.current.reset(running)
             await store.release(db, principal, key)
             raise
+        inflight.current.reset(running)
         response = _identity(store.StoredResponse(status, headers, b"".join(chunks)))
         if _final(scope, response) and size <= MAX_STORED_BODY:
             await store.complete(db, principal, key, response)
         else:
-            await store.release(db, principal, key)
+            await store.release(db, principal, key, response if size <= MAX_STORED_BODY else None)
 
     async def _replay(self, scope: Scope, send: Send, stored: store.StoredResponse) -> None:
         headers = dict(stored.headers)
@@ -204,35 +217,4 @@ def _final(scope: Scope, response: store.StoredResponse) -> bool:
         return False
     if cast(dict[str, Any], scope)["path"] != "/graphql":
         return True
-    return b'"INTERNAL_SERVER_ERROR"' not in response.body
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, bool]:
-    """The request body, buffered up to the app's limit; False when it was cut off there."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), False
-        chunk = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks), True
-        if size > MAX_BUFFERED_BODY:
-            return b"".join(chunks), False
-
-
-def _replaying(body: bytes, complete: bool, receive: Receive) -> Receive:
-    """A receive that hands the buffered body to the app first, then the client's messages."""
-    sent = False
-
-    async def inner() -> Any:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": not complete}
-        return await receive()
-
-    return inner
+    return not any(code in response.body for code in _GRAPHQL_RETRYABLE)

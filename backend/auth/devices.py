@@ -1,8 +1,11 @@
 """Devices: a user's device sessions (one per sign-in or app authorization), listed and revoked
 by the user; all of a user's sessions revoked, and the user deactivated, by a tenant admin.
 
-Revoking a session kills its refresh tokens at once; access tokens already issued are
-stateless and end with their lifetime (CARAVAN_ACCESS_TOKEN_TTL, 10 minutes by default).
+Revoking a session kills its refresh tokens and the access tokens issued for it at once (see
+backend/auth/revocation.py). An admin revoking all of a user's sessions, or deactivating the
+user, also deletes the user's calendar feed (its URL answers 404 from then on, and stays dead
+after a reactivation). Deactivating the tenant's last active admin is refused (409
+`last_admin`), under the same per-tenant lock as demoting one (backend/policy/admin.py).
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from backend.auth.models import AuthSession, OAuthClient, User
 from backend.auth.opaque import public_client_id
 from backend.auth.origin import Origin
 from backend.auth.refresh import revoke_session
+from backend.calendar.feeds import drop_feed
 from backend.context import RequestContext
 from backend.db.base import table_of
 from backend.errors import Conflict, NotFound
 from backend.history.events import EventType, record_event
-from backend.policy.admin import require_admin
+from backend.policy.admin import lock_admins, require_admin
 
 _sessions = table_of(AuthSession)
 _clients = table_of(OAuthClient)
@@ -128,7 +132,10 @@ async def set_user_active(
     if user_id == ctx.user_id and not active:
         raise Conflict("you cannot deactivate yourself", field="user_id", code="self_deactivation")
     async with ctx.session.transaction() as conn:
+        admins = await lock_admins(conn, ctx)
         await _require_user(conn, user_id)
+        if not active:
+            admins.refuse_losing(user_id, field="user_id")
         await conn.execute(
             update(_users)
             .where(_users.c.id == user_id)
@@ -168,6 +175,8 @@ async def _revoke_all(
         await revoke_session(conn, ctx.tenant_id, session_id, reason)
     if ids:
         await _revoked_event(conn, ctx, user_id, list(ids), reason, origin)
+    # The feed URL is a credential too: an admin cutting the user off cuts it as well.
+    await drop_feed(conn, ctx, user_id, reason)
     return len(ids)
 
 

@@ -1,6 +1,6 @@
 """Tenants, their users, and everything sign-in keeps: device sessions (refresh-token
 families), refresh tokens, OAuth clients and authorization codes, MFA factors, sign-in flows in
-progress, signing keys and brute-force counters."""
+progress, signing keys, brute-force counters and revoked access tokens."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKeyConstraint,
+    Identity,
     Index,
     Integer,
     String,
@@ -247,3 +248,22 @@ class ThrottleCounter(Base):
     failures: Mapped[int] = mapped_column(Integer, nullable=False)
     last_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TokenRevocation(Base):
+    """Access tokens refused before they expire: every token of a revoked device session
+    (`session`, keyed by the `sid` claim) or one token (`token`, keyed by its `jti`). GLOBAL,
+    not per tenant: each server process keeps the recent rows of every tenant in memory and
+    checks each request against them (backend/auth/revocation.py). It holds only opaque random
+    ids and times. A row matters for one access-token lifetime after `revoked_at`; the app role
+    may read and add rows and delete only day-old ones (a trigger), never change one."""
+
+    __tablename__ = "token_revocations"
+    __table_args__ = (Index(None, "revoked_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # session / token
+    subject: Mapped[str] = mapped_column(String(64), nullable=False)
+    revoked_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )

@@ -19,7 +19,7 @@ from backend.auth.admins import is_tenant_admin
 from backend.auth.clients import REFRESH_TOKEN, Client
 from backend.auth.models import User
 from backend.auth.origin import Origin
-from backend.auth.refresh import NewSession, Rotated, start_session
+from backend.auth.refresh import NewSession, Rotated, UserInactive, start_session
 from backend.auth.tokens import AccessTokens
 from backend.context import Principal
 from backend.db.base import table_of
@@ -67,28 +67,31 @@ class OAuthIssuer:
         scopes = [s for s in scope_list(code.scope) if s in client.allowed_scopes]
         scopes = await self.user_ceiling(client.tenant_id, person.id, scopes)
         with_refresh = REFRESH_TOKEN in client.grant_types
-        async with self.db.tenant_transaction(client.tenant_id) as conn:
-            session_id, refresh_token = await start_session(
-                conn,
-                client.tenant_id,
-                NewSession(
-                    user_id=person.id,
-                    client_id=client.id,
-                    scope=" ".join(scopes),
-                    name=client.name,
-                    amr=code.amr,
-                    auth_time=code.auth_time,
-                ),
-                ttl=self.refresh_ttl
-                if with_refresh
-                else timedelta(seconds=self.tokens.settings.access_ttl_seconds),
-                origin=origin,
-                with_refresh_token=with_refresh,
-            )
-            await codes.link_session(conn, code, session_id)
-            await self._issued(
-                conn, client, person.id, scopes, "authorization_code", session_id, origin
-            )
+        try:
+            async with self.db.tenant_transaction(client.tenant_id) as conn:
+                session_id, refresh_token = await start_session(
+                    conn,
+                    client.tenant_id,
+                    NewSession(
+                        user_id=person.id,
+                        client_id=client.id,
+                        scope=" ".join(scopes),
+                        name=client.name,
+                        amr=code.amr,
+                        auth_time=code.auth_time,
+                    ),
+                    ttl=self.refresh_ttl
+                    if with_refresh
+                    else timedelta(seconds=self.tokens.settings.access_ttl_seconds),
+                    origin=origin,
+                    with_refresh_token=with_refresh,
+                )
+                await codes.link_session(conn, code, session_id)
+                await self._issued(
+                    conn, client, person.id, scopes, "authorization_code", session_id, origin
+                )
+        except UserInactive:  # deactivated since the check above
+            raise GrantRefused from None
         principal = Principal(
             user_id=person.id,
             tenant_id=client.tenant_id,
@@ -120,20 +123,47 @@ class OAuthIssuer:
         )
 
     async def for_client(self, client: Client, scopes: list[str], origin: Origin) -> dict[str, Any]:
-        """Client credentials: the app acts as its service user, without a session."""
+        """Client credentials: the app acts as its service user. Each token gets a session of
+        its own (no refresh token, the token's lifetime), so that revoking the token at
+        /oauth/revoke, deactivating or deleting the app ends it at once like any other."""
         await self.tokens.keys.fresh()
         if client.service_user_id is None:
             raise GrantRefused
         await self._person(client.tenant_id, client.service_user_id, kind="service")
-        async with self.db.tenant_transaction(client.tenant_id) as conn:
-            await self._issued(
-                conn, client, client.service_user_id, scopes, "client_credentials", None, origin
-            )
+        try:
+            async with self.db.tenant_transaction(client.tenant_id) as conn:
+                session_id, _ = await start_session(
+                    conn,
+                    client.tenant_id,
+                    NewSession(
+                        user_id=client.service_user_id,
+                        client_id=client.id,
+                        scope=" ".join(scopes),
+                        name=client.name,
+                        amr=[],
+                        auth_time=datetime.now(UTC),
+                    ),
+                    ttl=timedelta(seconds=self.tokens.settings.access_ttl_seconds),
+                    origin=origin,
+                    with_refresh_token=False,
+                )
+                await self._issued(
+                    conn,
+                    client,
+                    client.service_user_id,
+                    scopes,
+                    "client_credentials",
+                    session_id,
+                    origin,
+                )
+        except UserInactive:  # deactivated since the check above
+            raise GrantRefused from None
         principal = Principal(
             user_id=client.service_user_id,
             tenant_id=client.tenant_id,
             scopes=frozenset(scopes),
             client_id=client.id,
+            session_id=session_id,
         )
         return {
             "access_token": self.tokens.issue(principal),

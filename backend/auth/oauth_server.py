@@ -68,6 +68,7 @@ from backend.auth.refresh import (
     revoke_session,
     rotate,
 )
+from backend.auth.revocation import revoke_token
 from backend.auth.tokens import AccessTokens
 from backend.db.base import table_of
 from backend.db.session import Database
@@ -588,19 +589,18 @@ class CaravanServer(AuthlibServer):  # type: ignore[misc]
         if tenant_of(token) is not None:
             return None  # an opaque credential, not a JWT
         try:
-            principal = await self.tokens.authenticate(token)
-            claims = self.tokens.verified_claims(token)
+            principal, claims, revoked = await self.tokens.inspect(token)
         except Unauthenticated:
             return None
-        active = True
-        if principal.session_id is not None:
+        active = not revoked
+        if active and principal.session_id is not None:
             async with self.db.tenant_transaction(principal.tenant_id) as conn:
-                revoked = (
+                session = (
                     await conn.execute(
                         select(_sessions.c.revoked_at).where(_sessions.c.id == principal.session_id)
                     )
                 ).first()
-            active = revoked is not None and revoked.revoked_at is None
+            active = session is not None and session.revoked_at is None
         return TokenInfo(
             kind="access_token",
             tenant_id=principal.tenant_id,
@@ -615,14 +615,18 @@ class CaravanServer(AuthlibServer):  # type: ignore[misc]
         )
 
     async def revoke(self, token: TokenInfo, origin: Origin) -> None:
-        """A refresh token, or an access token of a session: the whole session ends. (An access
-        token without a session - client credentials - simply runs out.)"""
+        """A refresh token, or an access token of a session: the whole session ends, and its
+        access tokens are refused from the next request on. An access token is also revoked by
+        its `jti` (one issued without a session, before client-credentials tokens had one)."""
         async with self.db.tenant_transaction(token.tenant_id) as conn:
             revoked = False
             if token.session_id is not None:
                 revoked = await revoke_session(
                     conn, token.tenant_id, token.session_id, "client_revoked"
                 )
+            jti = token.claims.get("jti")
+            if token.kind == "access_token" and token.active and isinstance(jti, str):
+                await revoke_token(conn, jti)
             await record_event(
                 conn,
                 token.tenant_id,

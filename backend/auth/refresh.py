@@ -3,8 +3,9 @@
 A session (`auth_sessions`, one per sign-in or authorization) is a refresh-token family with an
 absolute end. Each refresh marks the presented token used and issues a successor in the same
 family; presenting a used token again means two parties hold the family, so the whole session
-is revoked (and the event recorded, committed before the refusal). Only SHA-256 hashes of the
-tokens are stored.
+is revoked (and the event recorded, committed before the refusal). Revoking a session also
+refuses its access tokens from the next request on (backend/auth/revocation.py). Only SHA-256
+hashes of the tokens are stored.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from backend.auth import retention
 from backend.auth.models import AuthSession, RefreshToken, User
 from backend.auth.opaque import digest, new_credential, tenant_of
 from backend.auth.origin import Origin
+from backend.auth.revocation import revoke_sessions
 from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.db.session import Database
@@ -37,6 +39,10 @@ class RefreshRefused(Exception):
 
 class RefreshReused(RefreshRefused):
     """A spent refresh token came back: its whole session has been revoked."""
+
+
+class UserInactive(Exception):
+    """The user was deactivated (or is gone) by the time their session would start."""
 
 
 class ScopeNotGranted(Exception):
@@ -87,7 +93,17 @@ async def start_session(
     origin: Origin,
     with_refresh_token: bool = True,
 ) -> tuple[uuid.UUID, str | None]:
-    """A new device session and (unless told otherwise) its first refresh token."""
+    """A new device session and (unless told otherwise) its first refresh token. UserInactive
+    when the user is not active: the user's row is share-locked, so a deactivation running at
+    the same moment either comes first (and this refuses) or waits and then revokes this
+    session with the others."""
+    locked = await conn.execute(
+        select(_users.c.id)
+        .where(_users.c.id == new.user_id, _users.c.active.is_(True))
+        .with_for_update(read=True)
+    )
+    if locked.first() is None:
+        raise UserInactive
     if retention.due():
         await retention.prune_tenant(conn, tenant_id)
     session_id = uuid7()
@@ -120,7 +136,8 @@ async def start_session(
 async def revoke_session(
     conn: AsyncConnection, tenant_id: uuid.UUID, session_id: uuid.UUID, reason: str
 ) -> bool:
-    """Revoke a session and every refresh token of it. False when it was already revoked."""
+    """Revoke a session, every refresh token of it and (once committed) every access token
+    issued for it. False when it was already revoked."""
     revoked = await conn.execute(
         update(_sessions)
         .where(
@@ -139,6 +156,8 @@ async def revoke_session(
         )
         .values(revoked_at=func.now())
     )
+    if revoked.rowcount:
+        await revoke_sessions(conn, [session_id])
     return bool(revoked.rowcount)
 
 

@@ -22,7 +22,14 @@ from backend.auth.credentials import PasswordCheck, bad_credentials
 from backend.auth.mfa import Enrollment, MfaService, invalid_sign_in_code
 from backend.auth.models import User
 from backend.auth.origin import Origin
-from backend.auth.refresh import NewSession, RefreshRefused, RefreshReused, rotate, start_session
+from backend.auth.refresh import (
+    NewSession,
+    RefreshRefused,
+    RefreshReused,
+    UserInactive,
+    rotate,
+    start_session,
+)
 from backend.auth.tokens import AccessTokens
 from backend.context import Principal
 from backend.db.base import table_of
@@ -220,20 +227,23 @@ class SessionService:
             )
             if active.first() is None:
                 raise bad_credentials()
-            session_id, refresh_token = await start_session(
-                conn,
-                tenant_id,
-                NewSession(
-                    user_id=user_id,
-                    client_id=None,
-                    scope=None,
-                    name=_device_name(device_name),
-                    amr=amr,
-                    auth_time=datetime.now(UTC),
-                ),
-                ttl=self.refresh_ttl,
-                origin=origin,
-            )
+            try:
+                session_id, refresh_token = await start_session(
+                    conn,
+                    tenant_id,
+                    NewSession(
+                        user_id=user_id,
+                        client_id=None,
+                        scope=None,
+                        name=_device_name(device_name),
+                        amr=amr,
+                        auth_time=datetime.now(UTC),
+                    ),
+                    ttl=self.refresh_ttl,
+                    origin=origin,
+                )
+            except UserInactive:
+                raise bad_credentials() from None
             await record_event(
                 conn,
                 tenant_id,

@@ -7,8 +7,11 @@ algorithm, the type (`at+jwt`: an ID token is never an access token), the key id
 ring, looked up in memory only), then iss, aud, exp, nbf, iat and a lifetime no longer than
 this server issues.
 
-Claims: `sub` (user), `tenant`; OAuth tokens add `scope` (space-separated), `client_id` and
-`sid` (the device session). A first-party token has no `scope` claim: no scope ceiling.
+Claims: `sub` (user), `tenant`, `sid` (the device session), `jti`; OAuth tokens add `scope`
+(space-separated) and `client_id`. A first-party token has no `scope` claim: no scope ceiling.
+
+`authenticate` also refuses a token whose session or `jti` has been revoked (see
+backend/auth/revocation.py): revocation bites on the next request, not at expiry.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from joserfc.errors import JoseError
 from backend.auth.keyring import KeyRing
 from backend.auth.keys import ALGORITHM
 from backend.auth.opaque import parse_client_id, public_client_id
+from backend.auth.revocation import RevocationList
 from backend.context import Principal
 from backend.errors import Unauthenticated
 
@@ -63,9 +67,12 @@ def unverified_header(token: str) -> dict[str, Any] | None:
 
 
 class AccessTokens:
-    def __init__(self, keys: KeyRing, settings: TokenSettings) -> None:
+    def __init__(
+        self, keys: KeyRing, settings: TokenSettings, revocations: RevocationList | None = None
+    ) -> None:
         self.keys = keys
         self.settings = settings
+        self.revocations = revocations
         # token -> (kid, claims) of tokens whose signature verified; see _remember.
         self._verified: dict[str, tuple[str, dict[str, Any]]] = {}
 
@@ -125,18 +132,35 @@ class AccessTokens:
 
     # -- verifying ---------------------------------------------------------------------------
     async def authenticate(self, token: str) -> Principal:
-        """verify(), after making sure the key ring is current for the token's key id."""
+        """verify(), after making sure the key ring is current for the token's key id, and
+        refusing a revoked token."""
+        principal, _claims, revoked = await self.inspect(token)
+        if revoked:
+            raise _invalid()
+        return principal
+
+    async def inspect(self, token: str) -> tuple[Principal, dict[str, Any], bool]:
+        """The principal and claims of a validly signed, unexpired token, and whether it has
+        been revoked (introspection answers for revoked tokens too). Unauthenticated else."""
         header = unverified_header(token)
         kid = header.get("kid") if header else None
         if isinstance(kid, str) and 0 < len(kid) <= _MAX_KID_LENGTH:
             await self.keys.find(kid)
         else:
             await self.keys.fresh()
-        return self.verify(token)
+        claims = self.verified_claims(token)
+        principal = self._principal(claims)
+        if self.revocations is None:
+            return principal, claims, False
+        await self.revocations.fresh()
+        return principal, claims, self.revocations.refuses(claims)
 
     def verify(self, token: str, *, now: int | None = None) -> Principal:
-        """The principal a valid access token names; Unauthenticated for anything else."""
-        claims = self.verified_claims(token, now=now)
+        """The principal a valid access token names; Unauthenticated for anything else.
+        Signature, times and claims only: `authenticate` also checks revocation."""
+        return self._principal(self.verified_claims(token, now=now))
+
+    def _principal(self, claims: dict[str, Any]) -> Principal:
         try:
             tenant_id = uuid.UUID(str(claims["tenant"]))
             scope = claims.get("scope")

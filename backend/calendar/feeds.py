@@ -1,5 +1,6 @@
 """Per-user secret calendar feed URLs: issue (or regenerate, which invalidates the old URL),
-revoke, and render the feed as its user, through the record service (scope and field masks).
+revoke (by the user, or by a tenant admin cutting the user off: `drop_feed`), and render the
+feed as its user, through the record service (scope and field masks).
 
 The secret is the only credential a phone's calendar app can send, so: 256 random bits, only a
 SHA-256 stored, one feed per user, and the feed reads with a read-only ceiling. The tenant's id
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.auth.models import User
 from backend.calendar.ical import calendar
@@ -96,6 +98,28 @@ async def revoke_feed(ctx: RequestContext) -> None:
             request_id=ctx.request_id,
             channel=ctx.channel,
         )
+
+
+async def drop_feed(
+    conn: AsyncConnection, ctx: RequestContext, user_id: uuid.UUID, reason: str
+) -> bool:
+    """A tenant admin revokes a user's feed (with all their sessions, or deactivating them),
+    in the caller's transaction. False when the user had none."""
+    gone = await conn.execute(delete(_feeds).where(_feeds.c.user_id == user_id))
+    if not gone.rowcount:
+        return False
+    await record_event(
+        conn,
+        ctx.tenant_id,
+        EventType.CALENDAR_FEED_REVOKED,
+        actor_user_id=ctx.user_id,
+        actor_client_id=ctx.principal.client_id,
+        subject_user_id=user_id,
+        details={"reason": reason},
+        request_id=ctx.request_id,
+        channel=ctx.channel,
+    )
+    return True
 
 
 async def _feed_owner(db: Database, token: str) -> tuple[uuid.UUID, uuid.UUID]:

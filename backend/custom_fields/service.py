@@ -30,6 +30,7 @@ from backend.custom_fields.definition import (
 from backend.custom_fields.models import CustomField
 from backend.db.base import table_of
 from backend.db.ids import uuid7
+from backend.db.session import note_policy_change
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.history.events import EventType
 from backend.policy.access import SYSTEM_FIELDS
@@ -118,6 +119,7 @@ async def _bump_policy(conn: AsyncConnection, ctx: RequestContext) -> None:
         .where(_tenants.c.id == ctx.tenant_id)
         .values(policy_version=_tenants.c.policy_version + 1, updated_at=func.now())
     )
+    await note_policy_change(conn, ctx.tenant_id)  # every process forgets the old version
 
 
 def _entity(name: Any) -> str:

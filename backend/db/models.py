@@ -10,6 +10,7 @@ from backend.auth.models import (
     SigningKey,
     Tenant,
     ThrottleCounter,
+    TokenRevocation,
     TotpFactor,
     User,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "TeamMember",
     "Tenant",
     "ThrottleCounter",
+    "TokenRevocation",
     "TotpFactor",
     "User",
     "UserRole",

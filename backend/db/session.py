@@ -1,8 +1,11 @@
 """The database handle and tenant-scoped transactions: the only way code reaches tenant rows.
 
-Every transaction sets `app.tenant_id` with set_config(..., true) right after BEGIN, so it is
-transaction-local (safe behind PgBouncer in transaction mode) and gone when the connection
-returns to the pool. Row-level security policies compare rows against it.
+Every transaction sets `app.tenant_id` with set_config(..., true) in the same round trip as its
+BEGIN (one simple-protocol query, see `TenantConnection`), so it is transaction-local (safe
+behind PgBouncer in transaction mode) and gone when the connection returns to the pool.
+Row-level security policies compare rows against it. The tenant's policy version comes from a
+per-process memory kept fresh by NOTIFY (backend/db/policy_versions.py), read in the
+transaction only when that memory cannot be trusted.
 """
 
 from __future__ import annotations
@@ -12,24 +15,98 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import text
+import asyncpg
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
+from backend.db.policy_versions import CHANNEL, PolicyVersions
 from backend.errors import Forbidden
+from backend.idempotency.inflight import mark_applied
 
 log = logging.getLogger("caravan.db")
 # What to do after a transaction, once its connection is released; given whether it rolled back.
 AfterRelease = Callable[[bool], Awaitable[None]]
 # Sets app.tenant_id for this transaction and returns the tenant's policy version.
 _BEGIN_TENANT = text("select caravan_begin_tenant(:tenant_id)")
+_NOTIFY = text(f"select pg_notify('{CHANNEL}', :tenant_id)")
 POLICY_VERSION = "caravan.policy_version"
+# Items queued on a connection for the database's observers, handed over once it commits.
+_AFTER_COMMIT = "caravan.after_commit"
+CommitObserver = Callable[[list[Any]], None]
 
 
-async def begin_tenant(conn: AsyncConnection, tenant_id: uuid.UUID) -> None:
-    """Scope the open transaction to a tenant; remember the tenant's policy version on it."""
-    result = await conn.execute(_BEGIN_TENANT, {"tenant_id": tenant_id})
-    conn.info[POLICY_VERSION] = result.scalar_one()
+def after_commit(conn: AsyncConnection, topic: str, item: Any) -> None:
+    """Hand `item` to the observers of `topic` (see Database.observe_commits) once the open
+    transaction has committed; nothing happens if it rolls back. For in-process caches that
+    must learn of a change before the request that made it answers."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append((topic, item))
+
+
+_CHANGED = "caravan.policy_changed"  # tenants whose policy this transaction changed
+
+
+class TenantConnection(asyncpg.Connection):  # type: ignore[misc]
+    """An asyncpg connection whose next BEGIN also scopes the transaction to a tenant.
+
+    SQLAlchemy begins lazily, just before a transaction's first statement, with asyncpg's
+    `Transaction.start()`, which sends `BEGIN ...;` as a simple-protocol query. When a tenant
+    is pending, the set_config rides in that same query: BEGIN and the tenant setting cost one
+    round trip, and no statement of the transaction can run before both. The pending tenant
+    is a `uuid.UUID` rendered by Python (never caller text), consumed by that one BEGIN, and
+    cleared whenever the connection is checked in or out of the pool.
+    """
+
+    _caravan_tenant: uuid.UUID | None = None
+
+    def scope_next_begin(self, tenant_id: uuid.UUID | None) -> None:
+        if tenant_id is not None and not isinstance(tenant_id, uuid.UUID):
+            raise TypeError("the tenant must be a uuid.UUID")
+        if tenant_id is not None and self.is_in_transaction():
+            raise RuntimeError("a tenant can only be set before the transaction begins")
+        self._caravan_tenant = tenant_id
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109 - asyncpg's signature
+        tenant = self._caravan_tenant
+        if tenant is not None and not args and query.startswith("BEGIN"):
+            self._caravan_tenant = None
+            begin = query.rstrip().rstrip(";")
+            query = f"{begin}; SELECT set_config('app.tenant_id', '{tenant}', true)"
+        return str(await super().execute(query, *args, timeout=timeout))
+
+
+def _driver(entry: ConnectionPoolEntry) -> TenantConnection | None:
+    driver = entry.driver_connection
+    return driver if isinstance(driver, TenantConnection) else None
+
+
+async def begin_tenant(
+    conn: AsyncConnection, tenant_id: uuid.UUID, versions: PolicyVersions | None = None
+) -> None:
+    """Scope the transaction about to begin on `conn` to a tenant (sent with its BEGIN) and
+    remember the tenant's policy version on it: from `versions` when it can be trusted, else
+    read now (`caravan_begin_tenant`, which sets the tenant too)."""
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if isinstance(driver, TenantConnection):
+        driver.scope_next_begin(tenant_id)
+    version = versions.get(tenant_id) if versions is not None else None
+    if version is None:
+        epoch = versions.epoch if versions is not None else 0
+        result = await conn.execute(_BEGIN_TENANT, {"tenant_id": tenant_id})
+        version = result.scalar_one()  # None while the tenant is being created
+        if versions is not None and version is not None:
+            versions.remember(tenant_id, version, epoch)
+    conn.info[POLICY_VERSION] = version
+
+
+async def note_policy_change(conn: AsyncConnection, tenant_id: uuid.UUID) -> None:
+    """Call in the transaction that bumps a tenant's policy_version: every process forgets
+    the remembered version when it commits (NOTIFY), this one as soon as it ends."""
+    await conn.execute(_NOTIFY, {"tenant_id": str(tenant_id)})
+    conn.info.setdefault(_CHANGED, set()).add(tenant_id)
 
 
 class Database:
@@ -39,23 +116,98 @@ class Database:
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_pre_ping=False,
-            connect_args={"server_settings": {"application_name": "caravan"}},
+            connect_args={
+                "server_settings": {
+                    "application_name": "caravan",
+                    # asyncpg prepares every statement, and after five runs PostgreSQL may
+                    # switch it to a generic plan, planned without the values. With many
+                    # tenants that plan assumes `tenant_id = $1 AND owner_id = $2` matches
+                    # ~1 row (1/n_distinct per column) and picks (tenant_id, owner_id) for a
+                    # get by id: every row a big tenant's owner has, ~0.8 s at 1M rows (see
+                    # README, "Performance"). Custom plans see the values (skew included);
+                    # planning these statements costs ~0.05 ms.
+                    "plan_cache_mode": "force_custom_plan",
+                },
+                "connection_class": TenantConnection,
+            },
         )
+        self._observers: dict[str, list[CommitObserver]] = {}
+        self._on_dispose: list[Callable[[], Awaitable[None]]] = []
+        self.policy_versions = PolicyVersions(
+            self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        # A tenant set for a BEGIN that never came must not survive into the next checkout.
+        event.listen(self.engine.sync_engine.pool, "checkout", _clear_pending)
+        event.listen(self.engine.sync_engine.pool, "checkin", _clear_pending)
+
+    def observe_commits(self, topic: str, observer: CommitObserver) -> None:
+        """Call `observer(items)` after each commit that queued items of `topic`."""
+        self._observers.setdefault(topic, []).append(observer)
+
+    def on_dispose(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` (closing a listener connection, say) when the database is disposed."""
+        self._on_dispose.append(work)
+
+    def committed(self, conn: AsyncConnection) -> None:
+        """The transaction on `conn` committed: hand its queued items to the observers."""
+        queued: list[tuple[str, Any]] = conn.info.pop(_AFTER_COMMIT, [])
+        topics: dict[str, list[Any]] = {}
+        for topic, item in queued:
+            topics.setdefault(topic, []).append(item)
+        for topic, items in topics.items():
+            for observer in self._observers.get(topic, []):
+                observer(items)
+
+    @staticmethod
+    def discard(conn: AsyncConnection) -> None:
+        """A transaction is starting on `conn`: drop what an earlier, rolled-back one queued."""
+        conn.info.pop(_AFTER_COMMIT, None)
+
+    def forget_changed(self, conn: AsyncConnection) -> None:
+        """After a transaction ends: forget the versions of tenants whose policy it changed."""
+        for tenant_id in conn.info.pop(_CHANGED, ()):
+            self.policy_versions.forget(tenant_id)
 
     @asynccontextmanager
     async def tenant_transaction(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn, conn.begin():
-            await begin_tenant(conn, tenant_id)
-            yield conn
+        async with self.engine.connect() as conn:
+            # conn.info outlives a checkout, so what a rolled-back transaction queued is dropped
+            # here, by the next one (not on the way out: a connection broken by a cancellation
+            # cannot even be asked for its info).
+            self.discard(conn)
+            async with conn.begin():
+                await begin_tenant(conn, tenant_id, self.policy_versions)
+                yield conn
+                await mark_applied(conn, tenant_id)
+            # Committed. (After a failure the connection may be gone: leftovers are forgotten
+            # after its next commit, which is harmless.)
+            self.committed(conn)
+            self.forget_changed(conn)
 
     @asynccontextmanager
     async def plain_transaction(self) -> AsyncIterator[AsyncConnection]:
         """A transaction with no tenant set: RLS shows no tenant rows at all."""
-        async with self.engine.connect() as conn, conn.begin():
-            yield conn
+        async with self.engine.connect() as conn:
+            self.discard(conn)
+            async with conn.begin():
+                yield conn
+            self.committed(conn)
 
     async def dispose(self) -> None:
+        work, self._on_dispose = self._on_dispose, []
+        for item in work:
+            try:
+                await item()
+            except Exception:
+                log.exception("closing work at dispose failed")
+        await self.policy_versions.stop()
         await self.engine.dispose()
+
+
+def _clear_pending(_dbapi: Any, entry: ConnectionPoolEntry, *_: Any) -> None:
+    driver = _driver(entry)
+    if driver is not None:
+        driver.scope_next_begin(None)
 
 
 class TenantSession:
@@ -133,8 +285,9 @@ class TenantSession:
         async with self._lock:
             if self._conn is None:
                 conn = await self.db.engine.connect()
+                self.db.discard(conn)
                 await conn.begin()
-                await begin_tenant(conn, self.tenant_id)
+                await begin_tenant(conn, self.tenant_id, self.db.policy_versions)
                 self._conn = conn
             try:
                 yield self._conn
@@ -158,7 +311,10 @@ class TenantSession:
                     if self.rollback_only:
                         await conn.rollback()
                     else:
+                        await mark_applied(conn, self.tenant_id)
                         await conn.commit()
+                        self.db.committed(conn)
+                        self.db.forget_changed(conn)
                 finally:
                     await conn.close()
             await self._released(self.rollback_only)

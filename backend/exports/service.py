@@ -4,6 +4,7 @@ entity, filter, fields, row count, format, outcome and reason."""
 
 from __future__ import annotations
 
+import errno
 import hmac
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,7 +22,14 @@ from backend.crm.registry import SERVICES
 from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.db.session import Database
-from backend.errors import CaravanError, Conflict, Forbidden, NotFound, ValidationFailed
+from backend.errors import (
+    CaravanError,
+    Conflict,
+    Forbidden,
+    InsufficientStorage,
+    NotFound,
+    ValidationFailed,
+)
 from backend.exports.budget import BulkReadThrottled, charge_bulk_read
 from backend.exports.decide import choose_fields, decide
 from backend.exports.generate import (
@@ -44,6 +52,8 @@ from backend.records.service import RecordService
 
 _exports = table_of(Export)
 _FILE_KEY_PURPOSE = "export-file-key"
+# No room on the export volume: full, over quota, or over the process's file size limit.
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 # What an export looks like to its readers (REST and GraphQL). Never the sealed file key, the
 # link's hash or its use times: the service answers with these keys only (see _public).
 _PUBLIC = (
@@ -178,6 +188,8 @@ class ExportService:
             outcome = "invalid"
             if isinstance(refused, BulkReadThrottled):
                 outcome = "throttled"
+            elif isinstance(refused, InsufficientStorage):
+                outcome = "failed"
             elif isinstance(refused, Forbidden):
                 outcome = "blocked"
             details = {
@@ -219,21 +231,32 @@ class ExportService:
         where = selection(service, ctx, access, parse_filter(service, row["filter"]))
         await charge_bulk_read(ctx, conn, service.spec.name, row["row_count"], fields, "export")
         mark = token_for(self.mark_key, Mark(ctx.tenant_id, export_id, row["requested_by"]))
-        sink = EncryptedWriter(export_path(self.data_dir, ctx.tenant_id, export_id), export_id)
-        written = await write_file(
-            conn,
-            export_statement(service, fields, where, row["row_count"]),
-            fmt=row["format"],
-            fields=fields,
-            expected_rows=row["row_count"],
-            canary=mark,
-            properties={
-                "mark": mark,
-                "export_id": str(export_id),
-                "title": f"{service.spec.plural}",
-            },
-            sink=sink,
-        )
+        path = export_path(self.data_dir, ctx.tenant_id, export_id)
+        try:
+            sink = EncryptedWriter(path, export_id)
+            written = await write_file(
+                conn,
+                export_statement(service, fields, where, row["row_count"]),
+                fmt=row["format"],
+                fields=fields,
+                expected_rows=row["row_count"],
+                canary=mark,
+                properties={
+                    "mark": mark,
+                    "export_id": str(export_id),
+                    "title": f"{service.spec.plural}",
+                },
+                sink=sink,
+            )
+        except OSError as failed:
+            if failed.errno not in _DISK_FULL:
+                raise
+            # The writer removed its file and this transaction rolls back: no export row, no
+            # read budget charged.
+            path.unlink(missing_ok=True)
+            raise InsufficientStorage(
+                "the server has no room to write the export file; try again later"
+            ) from failed
         try:
             await conn.execute(
                 update(_exports)

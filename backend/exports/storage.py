@@ -72,8 +72,12 @@ class EncryptedWriter:
         self._file.close()
 
     def abort(self) -> None:
-        self._file.close()
-        self.path.unlink(missing_ok=True)
+        try:
+            self._file.close()  # flushing may fail again (a full disk): remove the file anyway
+        except OSError:
+            pass
+        finally:
+            self.path.unlink(missing_ok=True)
 
 
 def read_decrypted(path: Path, key: bytes, export_id: uuid.UUID) -> Iterator[bytes]:

@@ -4,7 +4,9 @@ A key belongs to one user of one tenant (a tenant table, under row-level securit
 24 hours. The first request claims it ("pending") in its own committed transaction before
 doing any work, so a concurrent duplicate sees the claim and is told to wait; a claim whose
 request died (pending past its lock) may be taken over. Answers of 5xx are never stored: the
-key is released and a retry runs again.
+key is released and a retry runs again. A request whose work committed ("applied", marked in
+the work's own transaction: backend/idempotency/inflight.py) is never run again, even if its
+process died before its answer was stored.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class ClaimState(enum.Enum):
     REPLAY = "replay"  # answer with `response`
     REUSED = "reused"  # the key was used for a different request
     IN_PROGRESS = "in_progress"  # the first request with this key is still running
+    LOST = "lost"  # its work committed, then its process died before the answer was stored
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,9 @@ async def claim(db: Database, principal: Principal, key: str, request_hash: str)
             return Claim(ClaimState.CLAIMED)
         if row["request_hash"] != request_hash:
             return Claim(ClaimState.REUSED)
-        if row["state"] == "pending":
+        if row["state"] == "applied" and row["abandoned"]:
+            return Claim(ClaimState.LOST)
+        if row["state"] in ("pending", "applied"):
             return Claim(ClaimState.IN_PROGRESS)
         stored = StoredResponse(row["status_code"], dict(row["headers"] or {}), row["body"] or b"")
         return Claim(ClaimState.REPLAY, stored)
@@ -133,7 +138,14 @@ async def complete(db: Database, principal: Principal, key: str, response: Store
         )
 
 
-async def release(db: Database, principal: Principal, key: str) -> None:
-    """Forget a claim whose request failed on the server's side: a retry runs again."""
+async def release(
+    db: Database, principal: Principal, key: str, response: StoredResponse | None = None
+) -> None:
+    """Forget a claim whose request failed on the server's side: a retry runs again. Unless its
+    work had committed ("applied"): then its answer, whatever it was, is the one to replay."""
     async with db.tenant_transaction(principal.tenant_id) as conn:
-        await conn.execute(delete(_keys).where(_mine(principal, key)))
+        gone = await conn.execute(
+            delete(_keys).where(_mine(principal, key), _keys.c.state == "pending")
+        )
+    if gone.rowcount == 0 and response is not None and response.status:
+        await complete(db, principal, key, response)

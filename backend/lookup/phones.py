@@ -85,25 +85,28 @@ async def index_phones(
 ) -> None:
     """RecordService write hook: replace the record's index rows with its current numbers."""
     fields = [f.name for f in spec.fields.values() if f.kind == "phone"]
-    fields += await custom_phone_fields(conn, ctx.tenant_id, spec.name)
+    if any(r is not None and r.get("custom") for r in (before, after)):
+        # Only a record with custom values can have custom phone numbers: no round trip else.
+        fields += await custom_phone_fields(conn, ctx.tenant_id, spec.name)
     record = after if after is not None else before
     if not fields or record is None:
         return
-    if before is not None and after is not None:
-        old, new = _flat(before), _flat(after)
-        if all(old.get(f) == new.get(f) for f in fields):
-            return  # no phone field changed
-    await conn.execute(
-        delete(_numbers).where(
-            _numbers.c.tenant_id == ctx.tenant_id,
-            _numbers.c.entity == spec.name,
-            _numbers.c.record_id == record["id"],
+    old = _flat(before) if before is not None else {}
+    new = _flat(after) if after is not None else {}
+    if before is not None and after is not None and all(old.get(f) == new.get(f) for f in fields):
+        return  # no phone field changed
+    if before is not None:  # a new record has no index rows yet: no round trip to delete them
+        await conn.execute(
+            delete(_numbers).where(
+                _numbers.c.tenant_id == ctx.tenant_id,
+                _numbers.c.entity == spec.name,
+                _numbers.c.record_id == record["id"],
+            )
         )
-    )
-    if after is None:
-        return
+    if after is None or not any(new.get(f) for f in fields):
+        return  # nothing to index: the tenant's region is not needed
     region = await tenant_region(conn, ctx)
-    rows = _index_rows(ctx.tenant_id, spec.name, _flat(after), fields, region)
+    rows = _index_rows(ctx.tenant_id, spec.name, new, fields, region)
     if rows:
         await conn.execute(insert(_numbers), rows)
 

@@ -21,6 +21,7 @@ from backend.context import RequestContext
 from backend.crm.registry import ENTITIES, entity_fields
 from backend.db.base import table_of
 from backend.db.ids import uuid7
+from backend.db.session import note_policy_change
 from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from backend.history.events import EventType, record_event
 from backend.policy.builtin import TENANT_ADMIN
@@ -67,6 +68,66 @@ async def admin_policy(conn: AsyncConnection, ctx: RequestContext) -> TenantPoli
 async def require_admin(ctx: RequestContext) -> None:
     async with ctx.session.transaction() as conn:
         await admin_policy(conn, ctx)
+
+
+# -- the last admin ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Admins:
+    """Who holds tenant_admin right now, read from the database under the tenant's lock."""
+
+    role_id: uuid.UUID | None
+    active_humans: frozenset[uuid.UUID]  # active users of kind "person": the ones that count
+
+    def refuse_losing(self, user_id: uuid.UUID, field: str) -> None:
+        """Refuse a change that takes `user_id` out of the active human admins when nobody
+        else would be left."""
+        if user_id in self.active_humans and not self.active_humans - {user_id}:
+            raise Conflict("the tenant would have no admin left", field=field, code="last_admin")
+
+
+async def _lock_tenant(conn: AsyncConnection, ctx: RequestContext) -> None:
+    # FOR NO KEY UPDATE (key_share=True): the lock a policy-version bump takes anyway.
+    await conn.execute(
+        select(_tenants.c.id).where(_tenants.c.id == ctx.tenant_id).with_for_update(key_share=True)
+    )
+
+
+async def lock_admins(conn: AsyncConnection, ctx: RequestContext) -> Admins:
+    """Lock the tenant's row, then read its admins from the database (never the cached policy).
+
+    Every change that can take an admin away (demoting, deactivating) calls this first in its
+    transaction, so such changes run one at a time per tenant and each one counts what the
+    previous one committed: two admins demoting each other or themselves at the same moment
+    cannot both succeed. FOR NO KEY UPDATE, the lock a policy-version bump takes anyway, so
+    inserts into tables referencing the tenant (which take KEY SHARE) are not held up.
+
+    The caller must still be an active tenant admin once the lock is held: a change that
+    committed meanwhile may have demoted or deactivated them.
+    """
+    await _lock_tenant(conn, ctx)
+    role_id = (
+        await conn.execute(
+            select(_roles.c.id).where(_roles.c.name == TENANT_ADMIN, _roles.c.builtin.is_(True))
+        )
+    ).scalar_one_or_none()
+    holders = (
+        (
+            await conn.execute(
+                select(_users.c.id, _users.c.active, _users.c.kind)
+                .join(
+                    _user_roles,
+                    (_user_roles.c.tenant_id == _users.c.tenant_id)
+                    & (_user_roles.c.user_id == _users.c.id),
+                )
+                .where(_user_roles.c.role_id == role_id)
+            )
+        ).all()
+        if role_id is not None
+        else []
+    )
+    if not any(h.id == ctx.user_id and h.active for h in holders):
+        raise Forbidden("only tenant admins may do this", code="admin_required")
+    return Admins(role_id, frozenset(h.id for h in holders if h.active and h.kind == "person"))
 
 
 def expand(obj: str, action: str, policy: TenantPolicy | None = None) -> list[tuple[str, str]]:
@@ -145,6 +206,7 @@ async def _bump(conn: AsyncConnection, ctx: RequestContext) -> None:
         .where(_tenants.c.id == ctx.tenant_id)
         .values(policy_version=_tenants.c.policy_version + 1, updated_at=func.now())
     )
+    await note_policy_change(conn, ctx.tenant_id)
 
 
 async def policy_event(
@@ -298,6 +360,9 @@ async def update_role(
 async def delete_role(ctx: RequestContext, role_id: uuid.UUID) -> None:
     async with ctx.session.transaction() as conn:
         policy = await admin_policy(conn, ctx)
+        # The tenant's lock first, as set_user_roles takes it: the delete cascades to role
+        # assignments, and taking the two in opposite orders could deadlock.
+        await _lock_tenant(conn, ctx)
         role = await _one_role(conn, role_id)
         if role.builtin:
             raise Forbidden("built-in roles cannot be deleted", field="id", code="builtin_role")
@@ -465,6 +530,7 @@ async def assign_roles(
         .where(_tenants.c.id == tenant_id)
         .values(policy_version=_tenants.c.policy_version + 1)
     )
+    await note_policy_change(conn, tenant_id)
 
 
 async def user_roles(ctx: RequestContext, user_id: uuid.UUID) -> list[RoleView]:
@@ -494,12 +560,23 @@ async def set_user_roles(
 ) -> list[RoleView]:
     async with ctx.session.transaction() as conn:
         policy = await admin_policy(conn, ctx)
+        admins = await lock_admins(conn, ctx)
         await require_user(conn, user_id)
         roles = {r.id: r for r in await _role_views(conn)}
         unknown = [r for r in role_ids if r not in roles]
         if unknown:
             raise ValidationFailed.one("roles", "unknown_role", f"no role {unknown[0]}")
-        current = policy.roles_of(user_id)
+        # From the database, after the lock: the cached policy may predate a change that
+        # committed while this one waited.
+        current = frozenset(
+            (
+                await conn.execute(
+                    select(_user_roles.c.role_id).where(_user_roles.c.user_id == user_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
         if user_id == ctx.user_id:
             for role in [roles[r] for r in current - set(role_ids) if r in roles]:
                 _refuse_lifting_own_deny(policy, ctx, role, role.rules, "roles")
@@ -514,13 +591,8 @@ async def set_user_roles(
                     for g in expand(rule.object, rule.action)
                 ],
             )
-        admin_role = policy.builtin_roles.get(TENANT_ADMIN)
-        if admin_role in current and admin_role not in role_ids:
-            others = [u for u, rs in policy.user_roles.items() if admin_role in rs and u != user_id]
-            if not others:
-                raise Conflict(
-                    "the tenant would have no admin left", field="roles", code="last_admin"
-                )
+        if admins.role_id in current and admins.role_id not in role_ids:
+            admins.refuse_losing(user_id, field="roles")
         await conn.execute(delete(_user_roles).where(_user_roles.c.user_id == user_id))
         for role_id in dict.fromkeys(role_ids):
             await conn.execute(

@@ -1,8 +1,9 @@
 """Each tenant's policy, loaded into a Casbin enforcer and cached per server process.
 
-The cache is keyed by the tenant's `policy_version`, which every tenant transaction reads as
-it begins (see backend/db/session.py): a policy change bumps it, so every process reloads on
-its next request for that tenant. Field masks are compiled from the enforcer once per
+The cache is keyed by the tenant's `policy_version`, which every tenant transaction knows as
+it begins (remembered per process and refreshed by NOTIFY, else read: see
+backend/db/session.py): a policy change bumps it, so every process reloads on its next
+request for that tenant. Field masks are compiled from the enforcer once per
 (role set, entity) and cached with it.
 """
 

@@ -29,9 +29,7 @@ async def _create(client: httpx.AsyncClient, user: TenantUser, **fields: Any) ->
     return body
 
 
-async def test_create_read_update_delete_over_rest(
-    services: Services, client: httpx.AsyncClient
-) -> None:
+async def test_create_read_update_over_rest(services: Services, client: httpx.AsyncClient) -> None:
     admin = await new_tenant(services, client, "act")
     made = await _create(client, admin, notes="Bring the price list")
     # An instant keeps its meaning whatever offset it was written with.
@@ -53,10 +51,6 @@ async def test_create_read_update_delete_over_rest(
     assert datetime.fromisoformat(done.json()["completed_at"]).utcoffset() is not None
     history = await client.get(f"/api/v1/activities/{made['id']}/history", headers=admin.headers)
     assert any(c.get("field") == "completed_at" for c in history.json()["items"])
-    gone = await client.delete(f"/api/v1/activities/{made['id']}", headers=admin.headers)
-    assert gone.status_code == 204
-    missing = await client.get(f"/api/v1/activities/{made['id']}", headers=admin.headers)
-    assert missing.status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -153,15 +147,10 @@ async def test_graphql_create_and_typed_datetimes(
     assert errors == {("kind", "invalid_choice"), ("startsAt", "invalid_datetime")}
 
 
-async def test_another_tenants_or_colleagues_activity_is_not_found(
-    services: Services, client: httpx.AsyncClient, tenant_a: TenantUser, tenant_b: TenantUser
+async def test_a_colleagues_activity_is_not_found(
+    services: Services, client: httpx.AsyncClient, tenant_a: TenantUser
 ) -> None:
     mine = await _create(client, tenant_a)
-    assert (
-        await client.get(f"/api/v1/activities/{mine['id']}", headers=tenant_b.headers)
-    ).status_code == 404
-    result = await gql(client, tenant_b, f'{{ activity(id: "{mine["id"]}") {{ id }} }}')
-    assert result["data"]["activity"] is None
     rep = await new_user(services, client, tenant_a, f"actrep{mine['id'][-6:]}")
     assert (
         await client.get(f"/api/v1/activities/{mine['id']}", headers=rep.headers)

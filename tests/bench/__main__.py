@@ -15,6 +15,7 @@ import os
 import platform
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,9 @@ async def _growth_step(s: stack.Stack, label: str, axes: list[str], tenants: int
     async with s.superuser() as conn:
         rows = await seed.count_contacts(conn, s.tenant_a)
     get = await scenarios.get_by_id(s, f"get by id @ {label}", full=False)
+    _observed(s, get)
     page = await scenarios.page(s, f"page of 50 @ {label}", full=False)
+    _observed(s, page)
     return {
         "label": label,
         "axes": axes,
@@ -44,8 +47,16 @@ async def _growth_step(s: stack.Stack, label: str, axes: list[str], tenants: int
         "non_2xx": get.non_2xx + page.non_2xx,
         "leaks": [c.leak_probe for c in (get, page) if c.leak_probe.startswith("LEAK")],
         "explain": await s.explain(),
+        "db": {"get_by_id": get.extra.get("db"), "page": page.extra.get("db")},
         "idle_cpu_ms_per_s": await s.harness.idle(s.product.pid),
     }
+
+
+def _observed(s: stack.Stack, cell: CellResult) -> None:
+    """The database's state during the cell just run (tests/bench/dbstate.py)."""
+    if s.harness.last_db is not None:
+        cell.extra["db"] = asdict(s.harness.last_db)
+        s.harness.last_db = None
 
 
 async def _memory(s: stack.Stack, requests: int) -> dict[str, float]:
@@ -91,7 +102,9 @@ async def run(
         async def cell(name: str, make: Callable[[], Awaitable[CellResult]]) -> None:
             if name in want:
                 log(f"[bench] {name} ({time.monotonic() - began:.0f} s)")
-                cells.append(await make())
+                made = await make()
+                _observed(s, made)
+                cells.append(made)
 
         await s.set_tenants(sizes.tenants[0], sizes.other_rows)
         await cell("get_by_id", lambda: scenarios.get_by_id(s))
@@ -105,6 +118,7 @@ async def run(
                     "DELETE FROM contacts WHERE tenant_id = $1 AND last_name = 'Created'",
                     s.tenant_a,
                 )
+            await s.settle()
         await cell("servers", lambda: scenarios.servers(s))
         if "growth" in want:
             few, many = sizes.tenants

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.bench.dbstate import CellDb, DbState
 from tests.bench.load import LoadResult, Request, closed_load, paced_load
 from tests.bench.measure import CpuMeter, percentile
 
@@ -117,6 +118,8 @@ class Harness:
         self.timing = timing
         self.loadgen = loadgen
         self.postmaster = postmaster
+        self.db: DbState | None = None  # quiet cluster before, buffer hits and statements after
+        self.last_db: CellDb | None = None
 
     async def _closed(self, v: Variant, connections: int, seconds: float) -> LoadResult:
         if v.direct is not None:
@@ -163,9 +166,12 @@ class Harness:
     async def run(self, variants: list[Variant]) -> dict[str, dict[str, float]]:
         """A B C C B A per round; the medians of every figure per variant."""
         figures = {v.name: Figures() for v in variants}
-        for v in variants:
+        observed = await self.db.begin() if self.db is not None else None
+        for v in variants:  # the same warm-up for the product and every baseline
             await self.warm(v)
         for _ in range(self.timing.rounds):
             for v in [*variants, *reversed(variants)]:
                 await self.slot(v, figures[v.name])
+        if self.db is not None and observed is not None:
+            self.last_db = await self.db.end(*observed)
         return {name: f.summary() for name, f in figures.items()}

@@ -256,6 +256,7 @@ def render(results: dict[str, Any]) -> str:
             else "index scans at every step (no RLS plan regression)."
         ),
     ]
+    lines += _database(results)
     mem = results.get("memory", {})
     lines += [
         "",
@@ -267,6 +268,48 @@ def render(results: dict[str, Any]) -> str:
         f" {_f(mem.get('drift_mb'), 1)} MB ({int(mem.get('drift_non_2xx', 0))} non-2xx)",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _db_row(name: str, db: dict[str, Any] | None) -> list[str]:
+    if not db:
+        return []
+    hit = db.get("hit_ratio")
+    settled = "yes" if db.get("settled") else f"**no** ({_f(db.get('cluster_idle_ms_per_s'), 0)})"
+    top = "; ".join(
+        f"`{t['query'][:60]}` {t['calls']:,}x {t['mean_ms']:.3f} ms"
+        f" ({t['plans']:,} plans, {t['blks_read']:,} read)"
+        for t in db.get("top", [])[:3]
+    )
+    return [
+        f"| {name} | {_f(db.get('load_avg'), 1)} | {settled} | {_f(db.get('waited_s'), 0)}"
+        f" | {'-' if hit is None else f'{hit:.4f}'} | {db.get('blocks_read', 0):,} | {top} |"
+    ]
+
+
+def _database(results: dict[str, Any]) -> list[str]:
+    """Per cell: machine load, whether the cluster was quiet first, shared-buffer hit ratio,
+    and the top statements by total time (pg_stat_statements)."""
+    rows: list[str] = []
+    for cell in results["cells"]:
+        rows += _db_row(cell.name, cell.extra.get("db"))
+    for g in results["growth"]:
+        for scenario, db in (g.get("db") or {}).items():
+            rows += _db_row(f"{scenario} @ {g['label']}", db)
+    if not rows:
+        return []
+    return [
+        "",
+        "## Database per cell",
+        "",
+        "Load = the machine's 1-minute load average (max of start and end); quiet = no autovacuum"
+        " worker and the cluster under 30 ms/s of CPU before the cell (else its ms/s); hit ="
+        " shared-buffer hit ratio of the bench database during the cell; top statements by"
+        " total time, with how often each was planned (a count near the calls = custom plans).",
+        "",
+        "| cell | load | quiet | waited s | hit | blocks read | top statements |",
+        "|---|---:|---|---:|---:|---:|---|",
+        *rows,
+    ]
 
 
 def as_json(results: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from backend.settings import Settings
 from backend.tenants.service import create_tenant, create_user
 from tests.bench import seed
 from tests.bench.baseline_app import GET_ONE, PAGE, connect_dsn
+from tests.bench.dbstate import DbState
 from tests.bench.harness import Harness, Timing
 from tests.bench.inprocess import PASSWORD, lift_read_limits, sign_in
 from tests.bench.measure import postmaster_pid
@@ -136,16 +137,32 @@ class Stack:
                 ):
                     plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
                     plans[name] = _scans(plan)
-                # The product's read under a salesperson's scope, as the generic plan that a
-                # prepared statement switches to after five runs (asyncpg prepares them all).
-                plan = await conn.fetchval(
-                    "EXPLAIN (GENERIC_PLAN, FORMAT JSON) SELECT id FROM contacts"
-                    " WHERE tenant_id = $1 AND owner_id = $2 AND id = $3",
-                    self.tenant_a,
-                    self.rep_a,
-                    key,
-                )
-                plans["get by id, generic plan"] = _scans(plan)
+                # The product's reads under a salesperson's scope as prepared statements run
+                # them once they switch to the generic plan (asyncpg prepares every statement):
+                # planned without the values, executed with them.
+                await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+                for name, sql, values in (
+                    (
+                        "get by id, generic plan",
+                        "SELECT id FROM contacts WHERE tenant_id = $1 AND owner_id = $2"
+                        " AND id = $3",
+                        f"'{self.tenant_a}', '{self.rep_a}', '{key}'",
+                    ),
+                    (
+                        "page of 50, generic plan",
+                        "SELECT id FROM contacts WHERE tenant_id = $1 AND owner_id = $2"
+                        " ORDER BY id LIMIT $3",
+                        f"'{self.tenant_a}', '{self.rep_a}', 51",
+                    ),
+                ):
+                    await conn.execute(f"PREPARE bench_q AS {sql}")
+                    plan = await conn.fetchval(
+                        f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE bench_q({values})"
+                    )
+                    await conn.execute("DEALLOCATE bench_q")
+                    parsed = json.loads(plan) if isinstance(plan, str) else plan
+                    ms = parsed[0].get("Execution Time", 0.0)
+                    plans[name] = f"{_scans(plan)} ({ms:.2f} ms)"
         finally:
             await conn.close()
         return plans
@@ -155,7 +172,14 @@ class Stack:
             have = await seed.count_contacts(conn, self.tenant_a)
             if target > have:
                 await seed.add_contacts(conn, self.tenant_a, self.rep_a, target - have, "g")
-            return await seed.count_contacts(conn, self.tenant_a)
+            count = await seed.count_contacts(conn, self.tenant_a)
+        await self.settle()
+        return count
+
+    async def settle(self) -> None:
+        """After any seeding: vacuumed, analysed, checkpointed (see tests/bench/dbstate.py)."""
+        if self.harness.db is not None:
+            await self.harness.db.settle_after_seed()
 
     async def set_tenants(self, tenants: int, other_rows: int) -> None:
         """`tenants` in all (A, B and bulk ones), the bulk ones holding `other_rows`."""
@@ -166,6 +190,7 @@ class Stack:
                     conn, len(self.bulk_tenants), want - len(self.bulk_tenants)
                 )
             await seed.fill_tenants(conn, self.bulk_tenants, other_rows)
+        await self.settle()
 
     async def close(self) -> None:
         for server in (self.product, self.baseline, self.alt_product):
@@ -174,6 +199,23 @@ class Stack:
         await self.b0_pool.close()
         await self.services.db.dispose()
         self.pg.stop()
+
+
+async def _preload_statements(port: int, superuser_pw: str) -> None:
+    """pg_stat_statements (shipped with the embedded server) needs a preload and a restart."""
+    dsn = f"postgresql://postgres:{superuser_pw}@127.0.0.1:{port}/postgres"
+    async with _connect(dsn) as conn:
+        await conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+        await conn.execute("ALTER SYSTEM SET pg_stat_statements.track_planning = on")
+
+
+@asynccontextmanager
+async def _connect(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 def _scans(plan: Any) -> str:
@@ -219,9 +261,14 @@ async def build(sizes: Sizes, timing: Timing, loadgen: str, server: str, alt: bo
     os.chmod(data_dir, 0o711)  # noqa: S103 - the server user must traverse it
     pg = EmbeddedPostgres(data_dir)
     urls = await pg.bootstrap(pg.start(), database="bench")
-    await migrate(urls.owner_url, "caravan_app")
     superuser_pw = (data_dir / "secrets" / "superuser.password").read_text().strip()
+    await _preload_statements(urls.port, superuser_pw)
+    pg.stop()  # restarted with pg_stat_statements loaded (on a new port)
+    urls = await pg.bootstrap(pg.start(), database="bench")
+    await migrate(urls.owner_url, "caravan_app")
     superuser_dsn = f"postgresql://postgres:{superuser_pw}@127.0.0.1:{urls.port}/bench"
+    async with _connect(superuser_dsn) as conn:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     settings = Settings(
         environment="test",
         data_dir=data_dir,
@@ -257,6 +304,8 @@ async def build(sizes: Sizes, timing: Timing, loadgen: str, server: str, alt: bo
         await seed.add_contacts(conn, b.tenant_id, b.admin_user_id, 100, "b")
     finally:
         await conn.close()
+    db_state = DbState(superuser_dsn, postmaster_pid(pg.cluster_dir))
+    await db_state.settle_after_seed()
     env = {
         "CARAVAN_ENV": "test",
         "CARAVAN_DATA_DIR": str(data_dir),
@@ -283,8 +332,10 @@ async def build(sizes: Sizes, timing: Timing, loadgen: str, server: str, alt: bo
         for tenant_admin in (admin, b_headers):
             await lift_read_limits(client, tenant_admin)
     b0_pool = await asyncpg.create_pool(connect_dsn(urls.app_url), min_size=10, max_size=10)
+    harness = Harness(timing, loadgen, postmaster_pid(pg.cluster_dir))
+    harness.db = db_state
     stack = Stack(
-        harness=Harness(timing, loadgen, postmaster_pid(pg.cluster_dir)),
+        harness=harness,
         pg=pg,
         data_dir=data_dir,
         services=services,

@@ -38,3 +38,10 @@ async def test_backup_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None
 
     await bench_backup.run(rows=200, interval=3600)
     assert "RPO = interval" in capsys.readouterr().out
+
+
+async def test_revocation_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.bench import bench_revocation
+
+    await bench_revocation.run(rounds=1, requests=2, revoked=50)
+    assert "ratio with / without" in capsys.readouterr().out

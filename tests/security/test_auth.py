@@ -23,6 +23,7 @@ from backend.auth.keys import ALGORITHM, generate_key
 from backend.context import Principal
 from backend.runtime import Services
 from tests.conftest import PASSWORD, Cluster, TenantUser, new_tenant, new_user, sign_in
+from tests.security.forgeries import forgeries, forgery
 
 PROBLEM_JSON = "application/problem+json"
 Json = dict[str, Any]
@@ -98,6 +99,7 @@ async def test_every_sign_in_failure_is_the_same_401(
     await sign_in(client, t.slug, t.email, PASSWORD)
 
 
+@forgery
 async def test_deactivated_users_refresh_token_stops_working(
     cluster: Cluster, services: Services, client: httpx.AsyncClient, signin_tenant: TenantUser
 ) -> None:
@@ -230,6 +232,7 @@ PROBES: dict[str, Probe] = {"rest": _rest_refuses, "graphql": _graphql_refuses}
 
 @pytest.mark.parametrize("skin", sorted(PROBES))
 @pytest.mark.parametrize("case", list(BAD_TOKENS))
+@forgery
 async def test_bad_access_tokens_are_refused(
     services: Services, client: httpx.AsyncClient, tenant_a: TenantUser, skin: str, case: str
 ) -> None:
@@ -243,12 +246,14 @@ async def test_bad_access_tokens_are_refused(
 @pytest.mark.parametrize(
     "authorization", ["Basic YWRtaW46YWRtaW4=", "Bearer", "Token abc", "bearer  "]
 )
+@forgery
 async def test_malformed_authorization_headers_are_refused(
     client: httpx.AsyncClient, skin: str, authorization: str
 ) -> None:
     await PROBES[skin](client, authorization)
 
 
+@forgeries(len(PROBES))
 async def test_refresh_token_is_not_an_access_token(
     client: httpx.AsyncClient, tenant_a: TenantUser
 ) -> None:
@@ -303,6 +308,7 @@ async def first_pair(client: httpx.AsyncClient, tenant_a: TenantUser) -> AsyncIt
     yield await sign_in(client, tenant_a.slug, tenant_a.email, PASSWORD)
 
 
+@forgery
 async def test_refresh_rotates_and_reuse_revokes_the_family(
     client: httpx.AsyncClient, tenant_a: TenantUser, first_pair: Json
 ) -> None:
@@ -329,6 +335,7 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(
     assert unrelated.status_code == 200, unrelated.text
 
 
+@forgery
 async def test_refresh_token_of_one_tenant_cannot_be_replayed_under_another(
     client: httpx.AsyncClient, tenant_b: TenantUser, first_pair: Json
 ) -> None:
@@ -356,6 +363,7 @@ async def test_refresh_token_of_one_tenant_cannot_be_replayed_under_another(
         "' or 1=1 --.x",
     ],
 )
+@forgery
 async def test_garbage_refresh_tokens_are_refused(client: httpx.AsyncClient, token: str) -> None:
     response = await _refresh(client, token)
     assert response.status_code == 401, response.text
@@ -374,6 +382,7 @@ async def test_a_refresh_token_with_nul_is_refused_at_the_door(client: httpx.Asy
     )
 
 
+@forgery
 async def test_an_access_token_is_not_a_refresh_token(
     client: httpx.AsyncClient, first_pair: Json
 ) -> None:

@@ -1,6 +1,7 @@
 """Devices: every sign-in is a device session a user can list and revoke; a tenant admin can
-revoke all of a user's sessions and deactivate the user, whose access then ends within the
-access-token lifetime (measured here with a 2-second lifetime and no clock leeway)."""
+revoke all of a user's sessions and deactivate the user, whose access then ends at once (here
+seen from a second server process, with a 2-second token lifetime and no clock leeway; the
+revocation cases are in test_revocation.py)."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ from backend.auth.keys import ALGORITHM, generate_key
 from backend.context import Principal
 from backend.runtime import Services
 from tests.conftest import TenantUser
+from tests.security.forgeries import forgeries, forgery
 from tests.security.test_auth import PROBES, _claims, _header, _signed, hand_made
 
 Json = dict[str, Any]
@@ -190,6 +191,7 @@ FORGERIES: dict[str, Forgery] = {
 
 @pytest.mark.parametrize("skin", sorted(PROBES))
 @pytest.mark.parametrize("case", list(FORGERIES))
+@forgery
 async def test_forged_tokens_are_refused(
     services: Services, client: httpx.AsyncClient, tenant_a: TenantUser, skin: str, case: str
 ) -> None:
@@ -199,6 +201,7 @@ async def test_forged_tokens_are_refused(
 
 
 @pytest.mark.parametrize("size", [5_000, 100_000])
+@forgeries(len(PROBES))
 async def test_oversized_authorization_headers_are_refused(
     client: httpx.AsyncClient, size: int
 ) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from backend.runtime import Services
 from tests.conftest import PASSWORD, Cluster, TenantUser, new_user
+from tests.security.forgeries import forgery
 from tests.security.oauth_helpers import (
     NATIVE_REDIRECT,
     App,
@@ -87,6 +88,7 @@ def _no_redirect(response: httpx.Response) -> None:
         pytest.param(None, "S256", id="method without challenge"),
     ],
 )
+@forgery
 async def test_authorization_without_s256_pkce_is_refused(
     client: httpx.AsyncClient, app: App, challenge: str | None, method: str | None
 ) -> None:
@@ -104,6 +106,7 @@ async def test_authorization_without_s256_pkce_is_refused(
     assert "code" not in query
 
 
+@forgery
 async def test_a_wrong_or_missing_verifier_gets_no_token_and_burns_the_code(
     client: httpx.AsyncClient, tenant_a: TenantUser, app: App
 ) -> None:
@@ -136,6 +139,7 @@ async def test_a_wrong_or_missing_verifier_gets_no_token_and_burns_the_code(
         "com.example.caravän-app:/oauth/callback",
     ],
 )
+@forgery
 async def test_a_redirect_uri_that_does_not_match_exactly_shows_an_error_page(
     client: httpx.AsyncClient, app: App, redirect_uri: str
 ) -> None:
@@ -154,6 +158,7 @@ async def test_a_redirect_uri_that_does_not_match_exactly_shows_an_error_page(
         "../../etc/passwd",
     ],
 )
+@forgery
 async def test_an_unknown_client_shows_an_error_page(
     client: httpx.AsyncClient, app: App, client_id: str | None
 ) -> None:
@@ -164,12 +169,14 @@ async def test_an_unknown_client_shows_an_error_page(
     _no_redirect(await open_authorize(client, params))
 
 
+@forgery
 async def test_a_missing_redirect_uri_is_not_guessed(client: httpx.AsyncClient, app: App) -> None:
     params = authorize_params(app, Pkce.new())
     params.pop("redirect_uri")
     _no_redirect(await open_authorize(client, params))
 
 
+@forgery
 async def test_a_deactivated_app_cannot_start_or_finish_an_authorization(
     client: httpx.AsyncClient, tenant_a: TenantUser
 ) -> None:
@@ -185,6 +192,7 @@ async def test_a_deactivated_app_cannot_start_or_finish_an_authorization(
     assert late.status_code in (400, 401) and late.json()["error"] == "invalid_client"
 
 
+@forgery
 async def test_the_code_is_bound_to_the_redirect_uri_it_was_issued_for(
     client: httpx.AsyncClient, tenant_a: TenantUser, app: App
 ) -> None:
@@ -194,6 +202,7 @@ async def test_the_code_is_bound_to_the_redirect_uri_it_was_issued_for(
     assert switched.status_code == 400 and switched.json()["error"] == "invalid_grant"
 
 
+@forgery
 async def test_another_clients_code_is_refused_and_left_alone(
     client: httpx.AsyncClient, tenant_a: TenantUser, app: App, other_app: App
 ) -> None:
@@ -206,6 +215,7 @@ async def test_another_clients_code_is_refused_and_left_alone(
     assert (await exchange(client, app, done.code, pkce.verifier)).status_code == 200
 
 
+@forgery
 async def test_a_replayed_code_is_refused_and_revokes_what_it_issued(
     services: Services, client: httpx.AsyncClient, tenant_a: TenantUser, app: App
 ) -> None:
@@ -223,6 +233,7 @@ async def test_a_replayed_code_is_refused_and_revokes_what_it_issued(
     assert replays[-1]["outcome"] == "denied"
 
 
+@forgery
 async def test_an_expired_code_is_refused(
     cluster: Cluster, client: httpx.AsyncClient, tenant_a: TenantUser, app: App
 ) -> None:
@@ -246,6 +257,7 @@ async def test_an_expired_code_is_refused(
 
 # -- grants and response types that do not exist ------------------------------------------------
 @pytest.mark.parametrize("response_type", ["token", "id_token", "code id_token", "code token"])
+@forgery
 async def test_implicit_and_hybrid_responses_are_refused(
     client: httpx.AsyncClient, app: App, response_type: str
 ) -> None:
@@ -267,6 +279,7 @@ async def test_implicit_and_hybrid_responses_are_refused(
         {},
     ],
 )
+@forgery
 async def test_grants_a_public_app_may_not_use_are_refused(
     client: httpx.AsyncClient, app: App, data: dict[str, str]
 ) -> None:
@@ -285,6 +298,7 @@ async def test_grants_a_public_app_may_not_use_are_refused(
 @pytest.mark.parametrize(
     "scope", ["crm.write", "openid crm.export", "superuser", "crm.read admin!"]
 )
+@forgery
 async def test_scopes_beyond_the_apps_allowance_are_refused(
     client: httpx.AsyncClient, app: App, scope: str
 ) -> None:
@@ -293,6 +307,7 @@ async def test_scopes_beyond_the_apps_allowance_are_refused(
     assert query["error"] == "invalid_scope"
 
 
+@forgery
 async def test_a_user_never_gets_a_scope_their_role_does_not_allow(
     client: httpx.AsyncClient, app: App, salesperson: TenantUser, tenant_a: TenantUser
 ) -> None:
@@ -313,6 +328,7 @@ async def test_a_user_never_gets_a_scope_their_role_does_not_allow(
 
 
 # -- malformed requests ---------------------------------------------------------------------------
+@forgery
 async def test_repeated_parameters_are_refused(client: httpx.AsyncClient, app: App) -> None:
     params: list[tuple[str, str | int | float | bool | None]] = [
         *authorize_params(app, Pkce.new()).items(),
@@ -341,6 +357,7 @@ async def test_repeated_parameters_are_refused(client: httpx.AsyncClient, app: A
         (b"&".join(b"p%d=1" % i for i in range(500)), "application/x-www-form-urlencoded"),
     ],
 )
+@forgery
 async def test_malformed_token_requests_are_oauth_errors_not_crashes(
     client: httpx.AsyncClient, content: bytes, content_type: str
 ) -> None:
@@ -352,6 +369,7 @@ async def test_malformed_token_requests_are_oauth_errors_not_crashes(
     assert "Traceback" not in response.text
 
 
+@forgery
 async def test_malformed_basic_credentials_are_refused(client: httpx.AsyncClient) -> None:
     for value in ("Basic !!!", "Basic " + "/w==", "Basic Og==", "Basic " + "QQ==" * 300):
         response = await client.post(
@@ -364,6 +382,7 @@ async def test_malformed_basic_credentials_are_refused(client: httpx.AsyncClient
 
 
 @pytest.mark.parametrize("handle", ["", "garbage", f"{uuid.uuid4().hex}.{'A' * 43}", "'; drop"])
+@forgery
 async def test_forged_consent_and_code_handles_show_an_error(
     client: httpx.AsyncClient, handle: str
 ) -> None:
@@ -376,6 +395,7 @@ async def test_forged_consent_and_code_handles_show_an_error(
         assert "location" not in response.headers
 
 
+@forgery
 async def test_the_sign_in_form_answers_wrong_credentials_without_redirecting(
     client: httpx.AsyncClient, app: App, tenant_a: TenantUser
 ) -> None:
@@ -389,6 +409,7 @@ async def test_the_sign_in_form_answers_wrong_credentials_without_redirecting(
     assert form_of(wrong)[0] == form_of(page)[0]
 
 
+@forgery
 async def test_prompt_none_without_a_session_is_login_required(
     client: httpx.AsyncClient, app: App
 ) -> None:
@@ -398,6 +419,7 @@ async def test_prompt_none_without_a_session_is_login_required(
 
 
 @pytest.mark.parametrize(("name", "value"), [("nonce", "n" * 256), ("state", "s" * 1025)])
+@forgery
 async def test_oversized_nonce_or_state_is_refused(
     client: httpx.AsyncClient, app: App, name: str, value: str
 ) -> None:

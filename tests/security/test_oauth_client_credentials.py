@@ -11,6 +11,7 @@ import pytest
 
 from backend.runtime import Services
 from tests.conftest import TenantUser, gql
+from tests.security.forgeries import forgery
 from tests.security.oauth_helpers import App, bearer, register
 from tests.security.test_auth import _sign_in_raw
 
@@ -65,7 +66,8 @@ async def test_the_app_acts_as_its_service_user_with_its_scopes(
     assert principal.user_id != tenant_a.user_id
     assert principal.client_id is not None and str(principal.client_id) == reader_app.id
     assert principal.scopes == frozenset({"crm.read", "crm.write"})
-    assert principal.session_id is None
+    # A session of its own, so the token can be revoked (tests/security/test_revocation.py).
+    assert principal.session_id is not None
     # Reading works; writing is refused by the role (auditor) although the scope allows it.
     headers = bearer(body["access_token"])
     assert (await client.get("/api/v1/contacts", headers=headers)).status_code == 200
@@ -74,6 +76,7 @@ async def test_the_app_acts_as_its_service_user_with_its_scopes(
     assert write.json()["code"] != "insufficient_scope"
 
 
+@forgery
 async def test_the_scope_limits_a_role_that_could_do_more(
     client: httpx.AsyncClient, tenant_a: TenantUser, writer_app: App
 ) -> None:
@@ -92,6 +95,7 @@ async def test_the_scope_limits_a_role_that_could_do_more(
 
 
 @pytest.mark.parametrize("scope", ["crm.write", "admin", "openid", "crm.read crm.export"])
+@forgery
 async def test_scopes_beyond_the_apps_allowance_are_refused(
     client: httpx.AsyncClient, writer_app: App, scope: str
 ) -> None:
@@ -100,6 +104,7 @@ async def test_scopes_beyond_the_apps_allowance_are_refused(
     assert response.json()["error"] == "invalid_scope"
 
 
+@forgery
 async def test_the_service_user_cannot_sign_in(
     client: httpx.AsyncClient, tenant_a: TenantUser, reader_app: App
 ) -> None:
@@ -110,6 +115,7 @@ async def test_the_service_user_cannot_sign_in(
         assert response.json()["code"] == "invalid_credentials"
 
 
+@forgery
 async def test_public_apps_cannot_use_client_credentials(
     client: httpx.AsyncClient, tenant_a: TenantUser
 ) -> None:
@@ -128,6 +134,7 @@ async def test_public_apps_cannot_use_client_credentials(
     assert response.json()["field"] == "grant_types"
 
 
+@forgery
 async def test_a_rotated_secret_and_a_deleted_app_stop_working(
     services: Services, client: httpx.AsyncClient, tenant_a: TenantUser
 ) -> None:

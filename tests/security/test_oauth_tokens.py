@@ -10,6 +10,7 @@ import pytest
 
 from backend.runtime import Services
 from tests.conftest import PASSWORD, TenantUser, sign_in
+from tests.security.forgeries import forgery
 from tests.security.oauth_helpers import App, bearer, refresh, register, token_for
 from tests.security.test_oauth_attacks import events
 
@@ -37,6 +38,7 @@ async def _works(client: httpx.AsyncClient, access_token: str) -> bool:
     return response.status_code == 200
 
 
+@forgery
 async def test_refresh_token_reuse_revokes_the_whole_family(
     services: Services, client: httpx.AsyncClient, tenant_a: TenantUser, phone_app: App
 ) -> None:
@@ -58,6 +60,7 @@ async def test_refresh_token_reuse_revokes_the_whole_family(
     assert (await refresh(client, phone_app, unrelated["refresh_token"])).status_code == 200
 
 
+@forgery
 async def test_refresh_tokens_are_bound_to_their_app_and_door(
     client: httpx.AsyncClient, tenant_a: TenantUser, phone_app: App, server_app: App
 ) -> None:
@@ -79,6 +82,7 @@ async def test_refresh_tokens_are_bound_to_their_app_and_door(
     ).status_code == 200
 
 
+@forgery
 async def test_a_confidential_app_with_a_wrong_secret_is_refused_and_recorded(
     services: Services, client: httpx.AsyncClient, tenant_a: TenantUser, server_app: App
 ) -> None:
@@ -106,6 +110,7 @@ async def test_a_confidential_app_with_a_wrong_secret_is_refused_and_recorded(
     assert len(failures) >= 2
 
 
+@forgery
 async def test_revoking_a_refresh_token_ends_the_session(
     client: httpx.AsyncClient, tenant_a: TenantUser, phone_app: App
 ) -> None:
@@ -128,6 +133,7 @@ async def test_revoking_a_refresh_token_ends_the_session(
         assert again.status_code == 200
 
 
+@forgery
 async def test_revoking_an_access_token_ends_its_session(
     client: httpx.AsyncClient, tenant_a: TenantUser, phone_app: App, server_app: App
 ) -> None:
@@ -140,6 +146,7 @@ async def test_revoking_an_access_token_ends_its_session(
     assert (await refresh(client, phone_app, tokens["refresh_token"])).status_code == 400
 
 
+@forgery
 async def test_an_app_cannot_revoke_or_introspect_another_apps_tokens(
     client: httpx.AsyncClient, tenant_a: TenantUser, phone_app: App, server_app: App
 ) -> None:
@@ -161,6 +168,7 @@ async def test_an_app_cannot_revoke_or_introspect_another_apps_tokens(
     assert public.status_code in (400, 401) and public.json()["error"] == "invalid_client"
 
 
+@forgery
 async def test_introspection_reports_live_and_revoked_tokens(
     services: Services, client: httpx.AsyncClient, tenant_a: TenantUser, server_app: App
 ) -> None:

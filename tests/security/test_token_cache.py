@@ -18,12 +18,14 @@ from backend.context import Principal
 from backend.errors import Unauthenticated
 from backend.runtime import Services, build_services
 from tests.conftest import Cluster, TenantUser, make_settings
+from tests.security.forgeries import forgery
 
 
 def _principal(user: TenantUser) -> Principal:
     return Principal(user_id=user.user_id, tenant_id=user.tenant_id)
 
 
+@forgery
 async def test_a_cached_token_still_expires(services: Services, tenant_a: TenantUser) -> None:
     token = services.tokens.issue(_principal(tenant_a))
     assert services.tokens.verify(token).user_id == tenant_a.user_id
@@ -33,6 +35,7 @@ async def test_a_cached_token_still_expires(services: Services, tenant_a: Tenant
         services.tokens.verify(token, now=after)
 
 
+@forgery
 async def test_a_cached_token_of_a_key_that_left_the_ring_is_refused(
     cluster: Cluster, tenant_a: TenantUser, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -53,6 +56,7 @@ async def test_a_cached_token_of_a_key_that_left_the_ring_is_refused(
         await services.db.dispose()
 
 
+@forgery
 async def test_a_changed_body_is_refused_while_the_genuine_token_is_cached(
     services: Services, tenant_a: TenantUser, client: httpx.AsyncClient
 ) -> None:

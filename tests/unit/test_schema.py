@@ -25,6 +25,9 @@ GLOBAL_TABLES = {
     # exist (or the answers would differ) and per source address across tenants. They hold
     # only SHA-256 keys and counters.
     "auth_throttle",
+    # Revoked sessions and tokens (opaque random ids and times): every server process keeps
+    # the recent rows of all tenants in memory to refuse revoked access tokens at once.
+    "token_revocations",
 }
 
 

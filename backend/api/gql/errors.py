@@ -8,6 +8,7 @@ import re
 
 from graphql.error import GraphQLError
 
+from backend.db.unavailable import database_unavailable
 from backend.errors import CaravanError, FieldProblem
 
 log = logging.getLogger("caravan.graphql")
@@ -57,6 +58,14 @@ def _convert(error: GraphQLError) -> GraphQLError:
         if field is not None:
             extensions["field"] = field
         message = original.detail
+    elif database_unavailable(original):  # a restart or an outage: retry, not a bug (REST: 503)
+        log.warning("database unavailable in GraphQL: %s", original)
+        extensions = {
+            "code": "SERVICE_UNAVAILABLE",
+            "reason": "database_unavailable",
+            "retryAfter": 2,
+        }
+        message = "the database cannot be reached right now; retry shortly"
     else:
         log.error("unhandled GraphQL error", exc_info=original)
         extensions = {"code": "INTERNAL_SERVER_ERROR"}

@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from backend.db.unavailable import database_unavailable
 from backend.errors import CaravanError
 
 log = logging.getLogger("caravan.api")
@@ -161,6 +162,15 @@ def handle_recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Re
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if database_unavailable(exc):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return problem(
+            503,
+            "database_unavailable",
+            "Service unavailable",
+            "the database cannot be reached right now; retry shortly",
+            headers={"Retry-After": "2"},
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(
         HTTP_500_INTERNAL_SERVER_ERROR,

@@ -2,7 +2,7 @@
 (with a GIN index for filters) on every entity table.
 
 Revision ID: 0012_custom_fields
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-07
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from backend.db.rls import enable_tenant_rls, grant
 
 revision = "0012_custom_fields"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels = None
 depends_on = None
 
