@@ -18,4 +18,5 @@ ENTITIES: dict[str, EntitySpec] = {s.spec.name: s.spec for s in SERVICES.values(
 def entity_fields(entity: EntitySpec) -> list[str]:
     """The fields policy can mask: every column but tenant_id and the system fields."""
     system = {"id", "version", "created_at", "updated_at"}
-    return [c.name for c in entity.table.c if c.name != "tenant_id" and c.name not in system]
+    # `custom` holds the tenant's custom fields, each its own policy object (`cf_<key>`).
+    return [c.name for c in entity.table.c if c.name not in ("tenant_id", "custom", *system)]

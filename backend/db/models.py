@@ -19,6 +19,7 @@ from backend.crm.accounts.models import Account
 from backend.crm.activities.models import Activity
 from backend.crm.contacts.models import Contact
 from backend.crm.opportunities.models import Opportunity
+from backend.custom_fields.models import CustomField
 from backend.db.base import Base
 from backend.exports.models import BulkReadUsage, Export, ExportRules
 from backend.history.changes import RecordChange
@@ -40,6 +41,7 @@ __all__ = [
     "BulkReadUsage",
     "CalendarFeed",
     "Contact",
+    "CustomField",
     "Export",
     "ExportRules",
     "IdempotencyKey",
@@ -74,6 +76,7 @@ TENANT_TABLES = (
     "contacts",
     "opportunities",
     "activities",
+    "custom_fields",
     "phone_numbers",
     "calendar_feeds",
     "security_events",

@@ -126,5 +126,13 @@ def export_statement(
 ) -> Select[Any]:
     """Never more rows than were decided on (rows added since then wait for another export)."""
     table = service.table
-    stmt = select(*(table.c[f] for f in fields)).where(where).order_by(table.c.id)
+    # A custom field `custom.<key>` is its JSON value (choose_fields checked the caller may
+    # export it: permission `export` on `<entity>.cf_<key>`).
+    columns = [
+        table.c.custom[f.removeprefix("custom.")].label(f)
+        if f.startswith("custom.")
+        else table.c[f]
+        for f in fields
+    ]
+    stmt = select(*columns).where(where).order_by(table.c.id)
     return stmt.limit(decided_rows)

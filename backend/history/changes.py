@@ -165,8 +165,15 @@ async def record_updated(
     rows = [
         _row(ctx, entity, after["id"], "update", name, before.get(name), value)
         for name, value in _tracked(after).items()
-        if to_json(before.get(name)) != to_json(value)
+        if name != "custom" and to_json(before.get(name)) != to_json(value)
     ]
+    # Custom values: one row per changed key, named `custom.<key>` like built-in fields.
+    old_custom, new_custom = before.get("custom") or {}, after.get("custom") or {}
+    rows.extend(
+        _row(ctx, entity, after["id"], "update", f"custom.{key}", old_custom.get(key), value)
+        for key in sorted(set(old_custom) | set(new_custom))
+        if to_json(old_custom.get(key)) != to_json(value := new_custom.get(key))
+    )
     if rows:
         pending.mark(ctx.principal.tenant_id)
         await conn.execute(insert(_history), rows)

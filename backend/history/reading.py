@@ -73,8 +73,18 @@ def _mask_entry(row: dict[str, Any], access: EntityAccess) -> dict[str, Any]:
         return entry
     for key in ("old_value", "new_value"):  # a whole record (create / delete)
         if isinstance(row[key], dict):
-            entry[key] = {k: v for k, v in row[key].items() if k in SYSTEM_FIELDS or k in allowed}
-            entry["values_withheld"] |= len(entry[key]) < len(row[key])
+            whole = row[key]
+            entry[key] = {
+                k: v
+                for k, v in whole.items()
+                if k != "custom" and (k in SYSTEM_FIELDS or k in allowed)
+            }
+            entry["values_withheld"] |= len(entry[key]) < len(whole) - ("custom" in whole)
+            custom = whole.get("custom")
+            if isinstance(custom, dict):  # each custom value by its own field's permission
+                shown = {k: v for k, v in custom.items() if f"custom.{k}" in allowed}
+                entry[key]["custom"] = shown
+                entry["values_withheld"] |= len(shown) < len(custom)
     return entry
 
 

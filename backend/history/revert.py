@@ -11,6 +11,7 @@ from backend.crm.registry import SERVICES
 from backend.errors import Forbidden, NotFound, ValidationFailed
 from backend.history.changes import to_json
 from backend.history.reading import changes_before, one_change
+from backend.policy.access import entity_access
 from backend.records.service import Record
 
 
@@ -51,6 +52,10 @@ def _replay(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
             state = dict(entry["new_value"])
         elif entry["event"] == "delete":
             state = None
+        elif state is not None and entry["field"].startswith("custom."):
+            custom = dict(state.get("custom") or {})
+            custom[entry["field"].removeprefix("custom.")] = entry["new_value"]
+            state["custom"] = {k: v for k, v in custom.items() if v is not None}
         elif state is not None:
             state[entry["field"]] = entry["new_value"]
     return state
@@ -90,6 +95,17 @@ async def revert_record(
         for name in writable
         if name in current and to_json(current[name]) != state.get(name)
     }
+    # Custom values of fields still defined go back too (a removed field's stay as they are).
+    async with ctx.session.transaction() as conn:
+        live = (await entity_access(ctx, conn, service.spec)).custom
+    was, now = state.get("custom") or {}, current.get("custom") or {}
+    custom = {
+        key: was.get(key)
+        for key in live
+        if (key in was or key in now) and to_json(now.get(key)) != was.get(key)
+    }
+    if custom:
+        changes["custom"] = custom
     version = current["version"] if expected_version is None else expected_version
     if not changes:
         return current

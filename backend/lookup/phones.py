@@ -15,6 +15,7 @@ from backend.auth.models import Tenant
 from backend.context import RequestContext
 from backend.crm.accounts.models import Account
 from backend.crm.contacts.models import Contact
+from backend.custom_fields.models import CustomField
 from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.lookup.models import PhoneNumber
@@ -29,6 +30,7 @@ PHONE_FIELDS = (
 )
 _numbers = table_of(PhoneNumber)
 _tenants = table_of(Tenant)
+_custom_fields = table_of(CustomField)
 
 
 def to_e164(raw: str, region: str) -> str | None:
@@ -55,6 +57,25 @@ async def tenant_region(conn: AsyncConnection, ctx: RequestContext) -> str:
     return region or DEFAULT_REGION
 
 
+async def custom_phone_fields(
+    conn: AsyncConnection, tenant_id: uuid.UUID, entity: str
+) -> list[str]:
+    """The tenant's live phone-type custom fields of `entity`, as `custom.<key>` names."""
+    stmt = select(_custom_fields.c.key).where(
+        _custom_fields.c.tenant_id == tenant_id,
+        _custom_fields.c.entity == entity,
+        _custom_fields.c.type == "phone",
+        _custom_fields.c.deleted_at.is_(None),
+    )
+    return [f"custom.{key}" for key in (await conn.execute(stmt)).scalars()]
+
+
+def _flat(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record with its custom values also as `custom.<key>` entries."""
+    custom = record.get("custom") or {}
+    return {**record, **{f"custom.{k}": v for k, v in custom.items()}}
+
+
 async def index_phones(
     conn: AsyncConnection,
     ctx: RequestContext,
@@ -64,10 +85,15 @@ async def index_phones(
 ) -> None:
     """RecordService write hook: replace the record's index rows with its current numbers."""
     fields = [f.name for f in spec.fields.values() if f.kind == "phone"]
+    if any(r is not None and r.get("custom") for r in (before, after)):
+        # Only a record with custom values can have custom phone numbers: no round trip else.
+        fields += await custom_phone_fields(conn, ctx.tenant_id, spec.name)
     record = after if after is not None else before
     if not fields or record is None:
         return
-    if before is not None and after is not None and all(before[f] == after[f] for f in fields):
+    old = _flat(before) if before is not None else {}
+    new = _flat(after) if after is not None else {}
+    if before is not None and after is not None and all(old.get(f) == new.get(f) for f in fields):
         return  # no phone field changed
     if before is not None:  # a new record has no index rows yet: no round trip to delete them
         await conn.execute(
@@ -77,10 +103,10 @@ async def index_phones(
                 _numbers.c.record_id == record["id"],
             )
         )
-    if after is None or not any(after[f] for f in fields):
+    if after is None or not any(new.get(f) for f in fields):
         return  # nothing to index: the tenant's region is not needed
     region = await tenant_region(conn, ctx)
-    rows = _index_rows(ctx.tenant_id, spec.name, after, fields, region)
+    rows = _index_rows(ctx.tenant_id, spec.name, new, fields, region)
     if rows:
         await conn.execute(insert(_numbers), rows)
 
@@ -94,7 +120,8 @@ def _index_rows(
 ) -> list[dict[str, Any]]:
     rows = []
     for field in fields:
-        e164 = to_e164(record[field], region) if record.get(field) else None
+        value = record.get(field)
+        e164 = to_e164(value, region) if isinstance(value, str) and value else None
         if e164 is not None:
             rows.append(
                 {
@@ -114,12 +141,13 @@ async def reindex_phones(conn: AsyncConnection, tenant_id: uuid.UUID, region: st
     await conn.execute(delete(_numbers).where(_numbers.c.tenant_id == tenant_id))
     for entity, model in (("contact", Contact), ("account", Account)):
         table = table_of(model)
-        fields = next(f for e, _, f in PHONE_FIELDS if e == entity)
-        stmt = select(table.c.id, *(table.c[f] for f in fields)).where(
+        builtin = next(f for e, _, f in PHONE_FIELDS if e == entity)
+        fields = [*builtin, *await custom_phone_fields(conn, tenant_id, entity)]
+        stmt = select(table.c.id, table.c.custom, *(table.c[f] for f in builtin)).where(
             table.c.tenant_id == tenant_id
         )
         rows: list[dict[str, Any]] = []
         for record in (await conn.execute(stmt)).mappings():
-            rows.extend(_index_rows(tenant_id, entity, dict(record), fields, region))
+            rows.extend(_index_rows(tenant_id, entity, _flat(dict(record)), fields, region))
         if rows:
             await conn.execute(insert(_numbers), rows)

@@ -60,6 +60,8 @@ async def _readable(
         record = await _SERVICES[entity].get(ctx, record_id)
     except (NotFound, Forbidden):  # out of scope, or an entity the caller may not read
         return None
+    if field.startswith("custom."):  # a custom phone field: live and readable, or no match
+        return record if field.removeprefix("custom.") in record.get("custom", {}) else None
     return None if field in record[WITHHELD] else record
 
 

@@ -8,12 +8,15 @@ masks on reads, refused fields on writes, and the scope as a SQL condition.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.context import RequestContext
+from backend.custom_fields.definition import CustomFieldDef
 from backend.errors import Forbidden
+from backend.policy.builtin import TENANT_ADMIN
 from backend.policy.engine import (
     ACTIONS,
     SCOPES,
@@ -26,6 +29,9 @@ from backend.records.spec import EntitySpec
 
 # Always visible: they identify a record and say nothing about the customer.
 SYSTEM_FIELDS = frozenset({"id", "version", "created_at", "updated_at"})
+# Columns that are not fields of their own: `custom` holds the custom fields, each policed
+# as `<entity>.cf_<key>` and named `custom.<key>` in masks, errors, history and exports.
+NOT_FIELDS = frozenset({"tenant_id", "custom"})
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,8 @@ class EntityAccess:
     fields: dict[str, frozenset[str]]  # action -> fields allowed for it
     scopes: dict[str, str]  # action -> own | team | tenant
     all_fields: frozenset[str]
+    # The tenant's live custom fields of this entity, by key.
+    custom: dict[str, CustomFieldDef] = field(default_factory=dict)
 
     def may(self, action: str) -> bool:
         return action in self.allowed
@@ -68,8 +76,10 @@ class EntityAccess:
 def _compile(policy: TenantPolicy, user_id: uuid.UUID, spec: EntitySpec) -> EntityAccess:
     subject = user_subject(user_id)
     roles = policy.roles_of(user_id)
-    names = [c.name for c in spec.table.c if c.name != "tenant_id"]
+    names = [c.name for c in spec.table.c if c.name not in NOT_FIELDS]
     maskable = [n for n in names if n not in SYSTEM_FIELDS]
+    live = policy.custom_fields.get(spec.name, {})
+    retired = policy.retired_fields.get(spec.name, {})
     allowed: set[str] = set()
     fields: dict[str, frozenset[str]] = {}
     scopes: dict[str, str] = {}
@@ -80,7 +90,11 @@ def _compile(policy: TenantPolicy, user_id: uuid.UUID, spec: EntitySpec) -> Enti
         allowed.add(action)
         fields[action] = frozenset(
             n for n in maskable if policy.allows(subject, f"{spec.name}.{n}", action)
-        )
+        ) | frozenset(d.name for d in live.values() if custom_allowed(policy, user_id, d, action))
+        if action == "read_history":  # a removed field's history stays readable
+            fields[action] |= frozenset(
+                d.name for d in retired.values() if custom_allowed(policy, user_id, d, action)
+            )
         # The widest scope among the roles that themselves grant the action.
         granted = [
             policy.scope_of(r, spec.name)
@@ -93,8 +107,29 @@ def _compile(policy: TenantPolicy, user_id: uuid.UUID, spec: EntitySpec) -> Enti
         allowed=frozenset(allowed),
         fields=fields,
         scopes=scopes,
-        all_fields=frozenset(maskable),
+        all_fields=frozenset(maskable) | frozenset(d.name for d in live.values()),
+        custom=dict(live),
     )
+
+
+def custom_allowed(
+    policy: TenantPolicy, user_id: uuid.UUID, definition: CustomFieldDef, action: str
+) -> bool:
+    """A custom field is denied by default: the enforcer must allow it (a deny beats any
+    allow, wildcards included) AND one of the caller's roles must name it in an allow rule
+    (`contact.cf_region_code`, `contact.cf_*`, `*.cf_*`) or be the built-in tenant_admin. A
+    plain `*` or `contact.*` rule written before the field existed never grants it."""
+    obj = definition.policy_object
+    if not policy.allows(user_subject(user_id), obj, action):
+        return False
+    admin = policy.builtin_roles.get(TENANT_ADMIN)
+    for role in policy.roles_of(user_id):
+        if role == admin:
+            return True
+        for pattern, act in policy.custom_rules.get(role, ()):
+            if (act == "*" or act == action) and fnmatchcase(obj, pattern):
+                return True
+    return False
 
 
 async def entity_access(

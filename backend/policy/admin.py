@@ -130,12 +130,18 @@ async def lock_admins(conn: AsyncConnection, ctx: RequestContext) -> Admins:
     return Admins(role_id, frozenset(h.id for h in holders if h.active and h.kind == "person"))
 
 
-def expand(obj: str, action: str) -> list[tuple[str, str]]:
-    """Every concrete (object, action) a rule on the glob `obj` and `action` covers."""
+def expand(obj: str, action: str, policy: TenantPolicy | None = None) -> list[tuple[str, str]]:
+    """Every concrete (object, action) a rule on the glob `obj` and `action` covers (with
+    `policy`: the tenant's custom field objects too)."""
     actions = ACTIONS if action == "*" else (action,)
     objects: list[str] = []
     for name, spec in ENTITIES.items():
-        candidates = [name, *(f"{name}.{f}" for f in entity_fields(spec))]
+        custom = policy.custom_fields.get(name, {}) if policy is not None else {}
+        candidates = [
+            name,
+            *(f"{name}.{f}" for f in entity_fields(spec)),
+            *(d.policy_object for d in custom.values()),
+        ]
         objects.extend(o for o in candidates if fnmatchcase(o, obj))
     return [(o, a) for o in objects for a in actions]
 
@@ -175,8 +181,23 @@ def _check_rule(effect: str, obj: str, action: str) -> None:
         spec = ENTITIES.get(entity_part)
         if spec is None:
             raise ValidationFailed.one("object", "unknown_entity", f"no entity {entity_part!r}")
-        if field_part and "*" not in field_part and field_part not in entity_fields(spec):
+        if (
+            field_part
+            and "*" not in field_part
+            and not field_part.startswith("cf_")  # custom: checked by _check_custom_object
+            and field_part not in entity_fields(spec)
+        ):
             raise ValidationFailed.one("object", "unknown_field", f"no field {obj!r}")
+
+
+def _check_custom_object(policy: TenantPolicy, obj: str) -> None:
+    """`contact.cf_region_code` names a custom field the tenant defined (and has not
+    removed); globs such as `contact.cf_*` are accepted as they are."""
+    entity, _, field_part = obj.partition(".")
+    if "*" in obj or not field_part.startswith("cf_"):
+        return
+    if field_part.removeprefix("cf_") not in policy.custom_fields.get(entity, {}):
+        raise ValidationFailed.one("object", "unknown_field", f"no custom field {obj!r}")
 
 
 async def _bump(conn: AsyncConnection, ctx: RequestContext) -> None:
@@ -268,10 +289,17 @@ async def create_role(
         _check_scope(entity, scope)
     async with ctx.session.transaction() as conn:
         policy = await admin_policy(conn, ctx)
+        for _, obj, _ in rules or []:
+            _check_custom_object(policy, obj)
         _require_held(
             policy,
             ctx,
-            [g for effect, obj, act in rules or [] if effect == "allow" for g in expand(obj, act)],
+            [
+                g
+                for effect, obj, act in rules or []
+                if effect == "allow"
+                for g in expand(obj, act, policy)
+            ],
         )
         role_id = uuid7()
         try:
@@ -382,10 +410,11 @@ async def grant(
     _check_rule(effect, obj, action)
     async with ctx.session.transaction() as conn:
         policy = await admin_policy(conn, ctx)
+        _check_custom_object(policy, obj)
         role = await _one_role(conn, role_id)
         _protect(role)
         if effect == "allow":
-            _require_held(policy, ctx, expand(obj, action))
+            _require_held(policy, ctx, expand(obj, action, policy))
         rule_id = await _insert_rule(conn, ctx, role_id, effect, obj, action)
         await _bump(conn, ctx)
         await policy_event(

@@ -19,6 +19,8 @@ import casbin
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from backend.custom_fields.definition import CustomFieldDef
+from backend.custom_fields.models import CustomField
 from backend.db.base import table_of
 from backend.db.session import POLICY_VERSION
 from backend.policy.models import Role, RoleRule, RoleScope, UserRole
@@ -31,6 +33,7 @@ MAX_CACHED_TENANTS = 1024
 
 _roles, _rules = table_of(Role), table_of(RoleRule)
 _scopes, _user_roles = table_of(RoleScope), table_of(UserRole)
+_custom = table_of(CustomField)
 
 
 def user_subject(user_id: uuid.UUID) -> str:
@@ -50,6 +53,12 @@ class TenantPolicy:
     builtin_roles: dict[str, uuid.UUID]
     user_roles: dict[uuid.UUID, frozenset[uuid.UUID]]
     role_scopes: dict[uuid.UUID, dict[str, str]]
+    # Custom field definitions, live and removed, per entity then key (their changes bump
+    # the policy version too), and per role its allow rules that name custom fields
+    # (`contact.cf_region_code`, `*.cf_*`): only those, or the tenant_admin role, grant one.
+    custom_fields: dict[str, dict[str, CustomFieldDef]] = field(default_factory=dict)
+    retired_fields: dict[str, dict[str, CustomFieldDef]] = field(default_factory=dict)
+    custom_rules: dict[uuid.UUID, list[tuple[str, str]]] = field(default_factory=dict)
     # Compiled masks: (role set, entity) -> EntityAccess (see backend/policy/access.py).
     compiled: dict[tuple[frozenset[uuid.UUID], str], object] = field(default_factory=dict)
 
@@ -98,6 +107,15 @@ async def _load(conn: AsyncConnection, tenant_id: uuid.UUID, version: int) -> Te
         await conn.execute(select(_scopes.c.role_id, _scopes.c.entity, _scopes.c.scope))
     ).all():
         role_scopes.setdefault(s.role_id, {})[s.entity] = s.scope
+    custom_fields: dict[str, dict[str, CustomFieldDef]] = {}
+    retired_fields: dict[str, dict[str, CustomFieldDef]] = {}
+    for row in (await conn.execute(select(_custom))).all():
+        kept = custom_fields if row.deleted_at is None else retired_fields
+        kept.setdefault(row.entity, {})[row.key] = CustomFieldDef.of(row)
+    custom_rules: dict[uuid.UUID, list[tuple[str, str]]] = {}
+    for r in rules:
+        if r.effect == "allow" and r.object.partition(".")[2].startswith("cf_"):
+            custom_rules.setdefault(r.role_id, []).append((r.object, r.action))
     return TenantPolicy(
         tenant_id=tenant_id,
         version=version,
@@ -106,6 +124,9 @@ async def _load(conn: AsyncConnection, tenant_id: uuid.UUID, version: int) -> Te
         builtin_roles={r.name: r.id for r in roles if r.builtin},
         user_roles={u: frozenset(ids) for u, ids in user_roles.items()},
         role_scopes=role_scopes,
+        custom_fields=custom_fields,
+        retired_fields=retired_fields,
+        custom_rules=custom_rules,
     )
 
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from backend.context import RequestContext
 from backend.crm.registry import ENTITIES, entity_fields
+from backend.custom_fields.definition import CustomFieldDef
 from backend.errors import NotFound
-from backend.policy.access import SYSTEM_FIELDS
+from backend.policy.access import SYSTEM_FIELDS, custom_allowed
 from backend.policy.admin import admin_policy, require_user
 from backend.policy.engine import (
     ACTIONS,
@@ -65,6 +66,20 @@ def _decide(policy: TenantPolicy, subject: str, obj: str, action: str) -> Decisi
     return Decision(allowed, _because(policy, allowed, rule))
 
 
+def _decide_custom(
+    policy: TenantPolicy, user_id: uuid.UUID, definition: CustomFieldDef, action: str
+) -> Decision:
+    """A custom field: the enforcer's decision, and a role must name it (or be tenant_admin)."""
+    enforced = _decide(policy, user_subject(user_id), definition.policy_object, action)
+    if not enforced.allowed or custom_allowed(policy, user_id, definition, action):
+        return enforced
+    return Decision(
+        False,
+        f"custom fields are denied by default: no rule of the user's roles names "
+        f"{definition.policy_object}",
+    )
+
+
 async def effective_permissions(
     ctx: RequestContext, user_id: uuid.UUID, entity: str
 ) -> EffectivePermissions:
@@ -94,6 +109,12 @@ async def effective_permissions(
             for name in entity_fields(spec)
             if name not in SYSTEM_FIELDS
         }
+        for definition in policy.custom_fields.get(entity, {}).values():
+            fields[definition.name] = (
+                _decide_custom(policy, user_id, definition, action)
+                if decision.allowed
+                else Decision(False, f"{action} on {entity} is not allowed")
+            )
         actions.append(
             ActionPermissions(
                 action=action,

@@ -217,6 +217,12 @@ def _check_kind(spec: FieldSpec, value: Any) -> tuple[Any, FieldProblem | None]:
     return text, None
 
 
+def check_value(spec: FieldSpec, value: Any) -> tuple[Any, FieldProblem | None]:
+    """One non-null value checked against `spec`: (cleaned value, None) or (None, problem).
+    Custom fields (backend/custom_fields/values.py) check their values with this too."""
+    return _check_kind(spec, value)
+
+
 def validate_changes(
     fields: Mapping[str, FieldSpec], data: Mapping[str, Any], *, creating: bool
 ) -> dict[str, Any]:

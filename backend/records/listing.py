@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,9 @@ from backend.records.spec import EntitySpec
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 MAX_SEARCH_LENGTH = 200
+MAX_CUSTOM_FILTERS = 10
+MAX_FILTER_VALUE = 2048
+_CUSTOM_NAME = re.compile(r"^custom\.[a-z][a-z0-9_]{0,39}$")
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,9 @@ class ListQuery:
     after: Cursor | None = None
     search: str | None = None
     filters: dict[str, uuid.UUID] = field(default_factory=dict)
+    # `custom.<key>=value` filters: key -> the raw value (typed by the record service, which
+    # knows the tenant's definitions).
+    custom_filters: dict[str, str] = field(default_factory=dict)
     updated_since: datetime | None = None
     sort: str = "id"
 
@@ -67,7 +74,7 @@ def decode_cursor(token: str, sort: str) -> Cursor:
         if sort_in != sort:
             raise ValueError("cursor belongs to another sort order")
         column = sort.removeprefix("-")
-        if column.endswith("_at"):
+        if column.endswith("_at") and not column.startswith("custom."):
             value = datetime.fromisoformat(value)
             if value.tzinfo is None:
                 raise ValueError("cursor times carry a time zone")
@@ -122,6 +129,7 @@ def build_list_query(
     filters: dict[str, str | uuid.UUID | None] | None = None,
     updated_since: str | datetime | None = None,
     sort: str | None = None,
+    custom_filters: dict[str, str] | None = None,
 ) -> ListQuery:
     """Validate raw list parameters (from either skin) into a ListQuery."""
     if limit is None:
@@ -129,7 +137,9 @@ def build_list_query(
     if not 1 <= limit <= MAX_LIMIT:
         raise _bad("limit", "out_of_range", f"must be between 1 and {MAX_LIMIT}")
     sort = sort or "id"
-    if sort.removeprefix("-") not in spec.sort_columns:
+    column = sort.removeprefix("-")
+    # `custom.<key>`: whether the tenant defined it is checked by the record service.
+    if column not in spec.sort_columns and not _CUSTOM_NAME.match(column):
         allowed = ", ".join(spec.sort_columns)
         raise _bad("sort", "invalid_sort", f"must be one of {allowed}, optionally with '-'")
     if search is not None and len(search) > MAX_SEARCH_LENGTH:
@@ -142,6 +152,15 @@ def build_list_query(
             raise _bad(name, "unknown_filter", "is not a filter of this list")
         if raw is not None:
             parsed_filters[name] = raw if isinstance(raw, uuid.UUID) else parse_uuid(name, raw)
+    parsed_custom: dict[str, str] = {}
+    if len(custom_filters or {}) > MAX_CUSTOM_FILTERS:
+        raise _bad("custom", "too_many_filters", f"at most {MAX_CUSTOM_FILTERS} custom filters")
+    for name, raw in (custom_filters or {}).items():
+        if not _CUSTOM_NAME.match(name):
+            raise _bad(name, "unknown_filter", "is not a filter of this list")
+        if len(raw) > MAX_FILTER_VALUE or "\x00" in raw:
+            raise _bad(name, "invalid_filter", f"at most {MAX_FILTER_VALUE} printable characters")
+        parsed_custom[name.removeprefix("custom.")] = raw
     since = updated_since
     if isinstance(since, str):
         since = parse_datetime("updated_since", since)
@@ -152,6 +171,7 @@ def build_list_query(
         after=decode_cursor(after, sort) if after else None,
         search=search or None,
         filters=parsed_filters,
+        custom_filters=parsed_custom,
         updated_since=since,
         sort=sort,
     )

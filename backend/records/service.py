@@ -38,6 +38,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.context import RequestContext
+from backend.custom_fields import records as custom_fields
+from backend.custom_fields.values import merge_custom, split_custom
 from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
@@ -53,13 +55,15 @@ from backend.policy.engine import SCOPES
 from backend.policy.models import TeamMember
 from backend.policy.scopes import require_scope
 from backend.records.fields import validate_changes
-from backend.records.listing import ListQuery, cursor_for
+from backend.records.listing import ListQuery, cursor_for, encode_cursor
 from backend.records.spec import EntitySpec
 
 Record = dict[str, Any]
 Records = list[Record]  # named, because RecordService.list shadows `list` in its body
 WITHHELD = "withheld_fields"  # on every record: the fields the caller's roles hide
 _members = table_of(TeamMember)
+# Every entity a record service serves, by name: the targets of custom reference fields.
+SPECS: dict[str, EntitySpec] = {}
 # Called inside a write's transaction with the record before and after (None: created /
 # deleted), so derived data (e.g. the phone-number index) commits or fails with the change.
 WriteHook = Callable[
@@ -104,6 +108,7 @@ def scope_condition(table: Table, ctx: RequestContext, scope: str) -> ColumnElem
 class RecordService:
     def __init__(self, spec: EntitySpec, hooks: Sequence[WriteHook] = ()) -> None:
         self.spec = spec
+        SPECS[spec.name] = spec
         self.hooks = tuple(hooks)
         self.table = spec.table
         # Every column but tenant_id is part of a record as callers see it.
@@ -126,6 +131,8 @@ class RecordService:
     def _mask(record: Record, access: EntityAccess) -> Record:
         readable = access.readable("read")
         shown = {k: v for k, v in record.items() if k in readable}
+        if "custom" in record:
+            shown["custom"] = custom_fields.visible_custom(record["custom"], access, "read")
         shown[WITHHELD] = access.withheld("read")
         return shown
 
@@ -185,21 +192,43 @@ class RecordService:
             access = await self.access(ctx, conn, "read")
             # No side channel: a filter or sort on a field the caller cannot read is refused,
             # and a search covers only the searchable fields the caller can read.
-            access.require_fields("read", set(query.filters) | {query.sort_column})
-            stmt = select(*self._columns).where(self.visible(ctx, access, "read"))
+            access.require_fields(
+                "read",
+                set(query.filters)
+                | {query.sort_column}
+                | custom_fields.sent_names(query.custom_filters),
+            )
+            custom_sort = query.sort_column.startswith("custom.")
+            sort_col = (
+                custom_fields.sort_expression(table, access, query.sort_column[7:])
+                if custom_sort
+                else table.c[query.sort_column]
+            )
+            conditions = [
+                custom_fields.filter_condition(table, access, key, raw)
+                for key, raw in query.custom_filters.items()
+            ]
+            extra = [sort_col.label("_sort")] if custom_sort else []
+            stmt = select(*self._columns, *extra).where(self.visible(ctx, access, "read"))
             for name, value in query.filters.items():
                 stmt = stmt.where(table.c[name] == value)
+            for condition in conditions:
+                stmt = stmt.where(condition)
             if query.updated_since is not None:
                 stmt = stmt.where(table.c.updated_at >= query.updated_since)
             if query.search:
                 stmt = stmt.where(self._search(access, query.search))
-            sort_col = table.c[query.sort_column]
             keys = [table.c.id] if query.sort_column == "id" else [sort_col, table.c.id]
             if query.after is not None:
+                bound = (
+                    custom_fields.sort_bound(access, query.sort_column[7:], query.after.value)
+                    if custom_sort
+                    else query.after.value
+                )
                 values = (
                     [query.after.last_id]
                     if query.sort_column == "id"
-                    else [query.after.value, query.after.last_id]
+                    else [bound, query.after.last_id]
                 )
                 left, right = tuple_(*keys), tuple_(*values)
                 stmt = stmt.where(left < right if query.descending else left > right)
@@ -210,7 +239,12 @@ class RecordService:
         next_cursor = None
         if len(rows) > query.limit:
             rows = rows[: query.limit]
-            next_cursor = cursor_for(query, rows[-1])
+            last = rows[-1]
+            next_cursor = (
+                encode_cursor(query.sort, str(last["_sort"]), last["id"])
+                if "_sort" in last
+                else cursor_for(query, last)
+            )
         return Page(items=[self._mask(r, access) for r in rows], next_cursor=next_cursor)
 
     async def _charge(
@@ -223,12 +257,13 @@ class RecordService:
     def _search(self, access: EntityAccess, term: str) -> ColumnElement[bool]:
         readable = access.readable("read")
         columns = [c for c in self.spec.search_columns if c in readable]
-        if not columns:
+        pattern = f"%{_escape_like(term)}%"
+        custom = custom_fields.search_terms(self.table, access, pattern)
+        if not columns and not custom:
             raise Forbidden(
                 "you may not read any field this search covers", field="q", code="field_forbidden"
             )
-        pattern = f"%{_escape_like(term)}%"
-        return or_(*(self.table.c[c].ilike(pattern, escape="\\") for c in columns))
+        return or_(*(self.table.c[c].ilike(pattern, escape="\\") for c in columns), *custom)
 
     async def list_by(
         self, ctx: RequestContext, column: str, values: Iterable[uuid.UUID], limit: int
@@ -267,16 +302,25 @@ class RecordService:
     async def create(self, ctx: RequestContext, data: Mapping[str, Any]) -> Record:
         async with ctx.session.transaction() as conn:
             access = await self.access(ctx, conn, "create")
+            builtin, custom = split_custom(data)
             # Permission before validation: a forbidden field is refused whatever its value,
             # so the validation rules of a field the caller may not write never show.
-            access.require_fields("create", set(data))
-            values = validate_changes(self.spec.fields, data, creating=True)
+            access.require_fields("create", set(builtin) | custom_fields.sent_names(custom))
+            values = validate_changes(self.spec.fields, builtin, creating=True)
+            values["custom"] = merge_custom(
+                access.custom,
+                custom or {},
+                {},
+                creating=True,
+                writable=access.fields.get("create", frozenset()),
+            )
             values.update(tenant_id=ctx.tenant_id, id=uuid7())
             if "owner_id" in self.table.c:
                 # A new record's owner is the user who created it.
                 values["owner_id"] = ctx.user_id
             stmt = insert(self.table).values(values).returning(*self._columns)
             await self._check_references(conn, ctx, values)
+            await self._check_custom_references(conn, ctx, access, custom)
             row = await self._write(conn, stmt)
             assert row is not None
             await record_created(conn, ctx, self.spec.name, row)
@@ -296,14 +340,25 @@ class RecordService:
         }
         async with ctx.session.transaction() as conn:
             access = await self.access(ctx, conn, "create")
-            access.require_fields("create", set(data))
+            # Custom values of fields still defined come back too (a removed field's stay gone).
+            kept = snapshot.get("custom")
+            custom = {
+                k: v
+                for k, v in (kept if isinstance(kept, Mapping) else {}).items()
+                if k in access.custom
+            }
+            access.require_fields("create", set(data) | custom_fields.sent_names(custom))
             values = validate_changes(self.spec.fields, data, creating=True)
+            values["custom"] = merge_custom(
+                access.custom, custom, {}, creating=False, writable=frozenset()
+            )
             previous = await last_version(conn, ctx.tenant_id, self.spec.name, key)
             values.update(tenant_id=ctx.tenant_id, id=key, version=previous + 1)
             if "owner_id" in self.table.c:
                 values["owner_id"] = self.parse_id(str(snapshot.get("owner_id") or ctx.user_id))
             stmt = insert(self.table).values(values).returning(*self._columns)
             await self._check_references(conn, ctx, values)
+            await self._check_custom_references(conn, ctx, access, custom)
             row = await self._write(conn, stmt)
             assert row is not None
             await record_created(conn, ctx, self.spec.name, row, event="restore")
@@ -321,8 +376,10 @@ class RecordService:
         table = self.table
         async with ctx.session.transaction() as conn:
             access = await self.access(ctx, conn, "update")
-            access.require_fields("update", set(data))  # before validation, as on create
-            values = validate_changes(self.spec.fields, data, creating=False)
+            builtin, custom = split_custom(data)
+            # Before validation, as on create.
+            access.require_fields("update", set(builtin) | custom_fields.sent_names(custom))
+            values = validate_changes(self.spec.fields, builtin, creating=False)
             visible = self.visible(ctx, access, "update")
             # The row as it was, locked: its old values go into the change history.
             before = await self.fetch(conn, visible, key, lock=True)
@@ -330,6 +387,14 @@ class RecordService:
                 raise NotFound(f"{self.spec.name} not found")
             if before["version"] != expected_version:
                 raise self._stale(before["version"])
+            if custom is not None:  # merged into the stored values: `null` clears a key
+                values["custom"] = merge_custom(
+                    access.custom,
+                    custom,
+                    before.get("custom") or {},
+                    creating=False,
+                    writable=access.fields.get("update", frozenset()),
+                )
             # Only what differs is written; an update that changes nothing writes nothing (no
             # new version, no history, so no sync change either).
             values = {k: v for k, v in values.items() if before.get(k) != v}
@@ -342,6 +407,7 @@ class RecordService:
                     .returning(*self._columns)
                 )
                 await self._check_references(conn, ctx, values)
+                await self._check_custom_references(conn, ctx, access, custom)
                 written = await self._write(conn, stmt)
                 assert written is not None
                 row = written
@@ -429,21 +495,47 @@ class RecordService:
         otherwise linking would reveal, or attach to, records the caller cannot see."""
         for field_name, target in self.spec.references.items():
             ref = values.get(field_name)
-            if ref is None:
+            if ref is not None:
+                await self._check_reference(conn, ctx, field_name, target, ref)
+
+    async def _check_custom_references(
+        self,
+        conn: AsyncConnection,
+        ctx: RequestContext,
+        access: EntityAccess,
+        custom: Mapping[str, Any] | None,
+    ) -> None:
+        """Custom `reference` values (already validated as UUIDs) obey the same rule."""
+        for key, ref in (custom or {}).items():
+            definition = access.custom.get(key)
+            if ref is None or definition is None or definition.type != "reference":
                 continue
-            if isinstance(target, EntitySpec):
-                access = await entity_access(ctx, conn, target)
-                if not access.may("read"):
-                    raise ValidationFailed.one(
-                        field_name, "unknown_reference", "names no such record"
-                    )
-                table = target.table
-                condition = scope_condition(table, ctx, access.scopes["read"])
-            else:
-                table, condition = target, target.c.tenant_id == ctx.tenant_id
-            stmt = select(table.c.id).where(condition, table.c.id == ref)
-            if (await conn.execute(stmt)).first() is None:
+            target = SPECS.get(definition.target or "")
+            if target is None:
+                raise ValidationFailed.one(
+                    definition.name, "unknown_reference", "names no such record"
+                )
+            await self._check_reference(conn, ctx, definition.name, target, uuid.UUID(str(ref)))
+
+    async def _check_reference(
+        self,
+        conn: AsyncConnection,
+        ctx: RequestContext,
+        field_name: str,
+        target: Table | EntitySpec,
+        ref: Any,
+    ) -> None:
+        if isinstance(target, EntitySpec):
+            access = await entity_access(ctx, conn, target)
+            if not access.may("read"):
                 raise ValidationFailed.one(field_name, "unknown_reference", "names no such record")
+            table = target.table
+            condition = scope_condition(table, ctx, access.scopes["read"])
+        else:
+            table, condition = target, target.c.tenant_id == ctx.tenant_id
+        stmt = select(table.c.id).where(condition, table.c.id == ref)
+        if (await conn.execute(stmt)).first() is None:
+            raise ValidationFailed.one(field_name, "unknown_reference", "names no such record")
 
     async def _write(self, conn: AsyncConnection, stmt: Any) -> Record | None:
         try:

@@ -85,7 +85,9 @@ async def fields_changed_since(
         if event == "restore":
             # The whole record came back (its values erased for privacy: its columns).
             restored = value if isinstance(value, dict) else dict.fromkeys(every)
-            changed |= {key for key in restored if key != "id"}
+            changed |= {key for key in restored if key not in ("id", "custom")}
+            custom = restored.get("custom")
+            changed |= {f"custom.{k}" for k in (custom if isinstance(custom, dict) else {})}
         elif name is not None:
             changed.add(name)
     return changed

@@ -23,9 +23,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.context import RequestContext
+from backend.custom_fields.values import clean_value, split_custom
 from backend.db.base import table_of
 from backend.db.ids import uuid7
-from backend.errors import BadRequest, CaravanError
+from backend.errors import BadRequest, CaravanError, ValidationFailed
 from backend.history.changes import UNTRACKED, to_json
 from backend.records.fields import validate_changes
 from backend.records.service import Record, RecordService
@@ -197,8 +198,13 @@ async def _apply(ctx: RequestContext, change: PushedChange, resolution: Resoluti
         )
     if change.op == "delete":
         return await _delete(ctx, service, change, current, server_fields, resolution)
-    clean = validate_changes(service.spec.fields, change.fields, creating=False)
-    plan = plan_update(change.fields, clean, current, server_fields, resolution)
+    # Custom values merge per key, as `custom.<key>` fields (history names them so too).
+    builtin, custom = split_custom(change.fields)
+    sent = {**builtin, **{f"custom.{k}": v for k, v in (custom or {}).items()}}
+    clean = validate_changes(service.spec.fields, builtin, creating=False)
+    clean.update(await _clean_custom(ctx, service, custom or {}))
+    shown = {**current, **{f"custom.{k}": v for k, v in current.get("custom", {}).items()}}
+    plan = plan_update(sent, clean, shown, server_fields, resolution)
     status: Status = "merged" if plan.server_changed else "applied"
     if plan.rejected:
         return _result(change, current, "conflict", plan.conflicts)
@@ -211,9 +217,30 @@ async def _apply(ctx: RequestContext, change: PushedChange, resolution: Resoluti
 async def _require_writable(
     ctx: RequestContext, service: RecordService, fields: dict[str, Any]
 ) -> None:
+    builtin, custom = split_custom(fields)
     async with ctx.session.transaction() as conn:
         access = await service.access(ctx, conn, "update")
-        access.require_fields("update", set(fields))
+        access.require_fields("update", set(builtin) | {f"custom.{k}" for k in custom or {}})
+
+
+async def _clean_custom(
+    ctx: RequestContext, service: RecordService, custom: dict[str, Any]
+) -> dict[str, Any]:
+    """The phone's custom values as stored (so equal values compare equal), by field name."""
+    async with ctx.session.transaction() as conn:
+        access = await service.access(ctx, conn, "update")
+    clean: dict[str, Any] = {}
+    for key, value in custom.items():
+        definition = access.custom.get(key)
+        if definition is None:
+            raise ValidationFailed.one(
+                f"custom.{key}", "unknown_field", "is not a custom field here"
+            )
+        stored, problem = (None, None) if value is None else clean_value(definition, value)
+        if problem is not None:
+            raise ValidationFailed.of([problem])
+        clean[definition.name] = stored
+    return clean
 
 
 async def _delete(
@@ -234,15 +261,16 @@ async def _delete(
         if resolution == "server_wins"
         else "none"
     )
-    # `current` is masked: only fields the caller may read are in it.
+    # `current` is masked: only fields the caller may read are in it (custom ones by name).
+    shown = {**current, **{f"custom.{k}": v for k, v in current.get("custom", {}).items()}}
     conflicts = [
-        FieldConflict(name, None, to_json(current.get(name)), resolved)
+        FieldConflict(name, None, to_json(shown.get(name)), resolved)
         for name in sorted(server_fields)
-        if name in current
+        if name in shown and name != "custom"
     ]
     assert change.base_version is not None
     changed = current["version"] > change.base_version
-    unseen = changed and (not conflicts or bool(server_fields - set(current)))
+    unseen = changed and (not conflicts or bool(server_fields - set(shown)))
     code = reason = None
     if unseen:
         code = "changed_unseen"

@@ -55,17 +55,18 @@ async def test_rest_records_and_bodies_carry_every_field(
     assert page.status_code == 200
     openapi = (await client.get("/schema/openapi.json")).json()
     schemas = openapi["components"]["schemas"]
+    # `custom`: the tenant's custom field values, {key: value} (see test_custom_fields.py).
     assert set(schemas[f"{type_name}Create"]["properties"]) == {
         f for f, spec in entity.fields.items() if spec.on_create
-    }
+    } | {"custom"}
     assert set(schemas[f"{type_name}Update"]["properties"]) == {
         f for f, spec in entity.fields.items() if spec.on_update
-    }
+    } | {"custom"}
     made = await client.post(
         f"/api/v1/{entity.plural}",
         json={f: REQUIRED.get(f, "Wire") for f, spec in entity.fields.items() if spec.required},
         headers=tenant_a.headers,
     )
     assert made.status_code == 201, made.text
-    assert set(made.json()) == set(entity.fields) | SYSTEM_FIELDS | {"withheld_fields"}
+    assert set(made.json()) == set(entity.fields) | SYSTEM_FIELDS | {"withheld_fields", "custom"}
     assert made.json()["withheld_fields"] == []

@@ -59,6 +59,7 @@ COLLECTIONS: dict[str, str] = {
     "rules": "rule",
     "teams": "team",
     "exports": "export",
+    "custom-fields": "custom_field",
     "phone": "phone",  # /lookup/phone/{number}: the foreign contact's phone number
 }
 # Path parameters that are not ids of an object, and what a probe puts there.
@@ -89,6 +90,7 @@ GQL_FIELD_KINDS: dict[str, str] = {
     "oauthapp": "client",
     "session": "session",
     "export": "export",
+    "customfield": "custom_field",
 }
 GQL_CHANGE_ARGUMENTS = {"changeId", "beforeChangeId"}
 
@@ -251,6 +253,23 @@ async def make_targets(http: httpx.AsyncClient, owner: TenantUser) -> dict[str, 
         await http.post("/api/v1/exports", json={"entity": "contact"}, headers=auth), 201
     )
     targets["export"] = Target("export", owner.tenant_id, str(export["id"]), "exports")
+    label = marker("custom_field")
+    defined = await _ok(
+        await http.post(
+            "/api/v1/custom-fields",
+            json={
+                "entity": "contact",
+                "key": f"probe_{uuid.uuid4().hex[:8]}",
+                "label": label,
+                "type": "text",
+            },
+            headers=auth,
+        ),
+        201,
+    )
+    targets["custom_field"] = Target(
+        "custom_field", owner.tenant_id, str(defined["id"]), "custom_fields", (label,)
+    )
     return targets
 
 

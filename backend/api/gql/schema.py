@@ -18,6 +18,7 @@ from strawberry.types import ExecutionContext
 
 from backend.api.gql.auth_admin import AuthAdminMutation, AuthAdminQuery
 from backend.api.gql.cost import QueryCostRule
+from backend.api.gql.custom_fields import CustomFieldMutation, CustomFieldQuery
 from backend.api.gql.entities import EntityMutation, EntityQuery
 from backend.api.gql.exports import ExportMutation, ExportQuery
 from backend.api.gql.history import HistoryQuery
@@ -51,6 +52,7 @@ Query = merge_types(
         LookupQuery,
         SyncQuery,
         ExportQuery,
+        CustomFieldQuery,
     ),
 )
 Mutation = merge_types(
@@ -61,6 +63,7 @@ Mutation = merge_types(
         AuthAdminMutation,
         SyncMutation,
         ExportMutation,
+        CustomFieldMutation,
     ),
 )
 

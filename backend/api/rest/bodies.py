@@ -11,6 +11,10 @@ from msgspec import UNSET, UnsetType
 from backend.records.fields import FieldSpec
 from backend.records.spec import EntitySpec
 
+# The tenant's custom field values, {key: value}; checked by the record service against the
+# tenant's definitions (a PATCH merges keys, a `null` value clears one).
+CUSTOM_FIELD: tuple[str, Any, Any] = ("custom", dict[str, Any] | UnsetType, UNSET)
+
 
 def _wire_type(spec: FieldSpec) -> Any:
     if spec.kind == "tags":
@@ -31,6 +35,7 @@ def create_body(entity: EntitySpec, type_name: str) -> type[msgspec.Struct]:
             fields.append((spec.name, _wire_type(spec)))
         else:
             fields.append((spec.name, _wire_type(spec) | None | UnsetType, UNSET))
+    fields.append(CUSTOM_FIELD)
     return msgspec.defstruct(f"{type_name}Create", fields, forbid_unknown_fields=True, kw_only=True)
 
 
@@ -41,4 +46,5 @@ def update_body(entity: EntitySpec, type_name: str) -> type[msgspec.Struct]:
             continue
         nullable = UnsetType if spec.required else None | UnsetType
         fields.append((spec.name, _wire_type(spec) | nullable, UNSET))
+    fields.append(CUSTOM_FIELD)
     return msgspec.defstruct(f"{type_name}Update", fields, forbid_unknown_fields=True, kw_only=True)

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Response, Router, delete, get, patch, post
+from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
@@ -102,7 +102,9 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
     )
     tags = [spec.plural]
 
-    async def list_records(ctx: RequestContext, **params: Any) -> Response[Any]:
+    async def list_records(
+        ctx: RequestContext, request: Request[Any, Any, Any], **params: Any
+    ) -> Response[Any]:
         fields = parse_fields(spec, params.get("fields"))
         query = build_list_query(
             spec,
@@ -112,6 +114,11 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
             filters={name: params.get(name) for name in spec.filter_columns},
             updated_since=params.get("updated_since"),
             sort=params.get("sort"),
+            custom_filters={
+                name: value
+                for name, value in request.query_params.items()
+                if name.startswith("custom.")
+            },
         )
         page = await service.list(ctx, query)
         body = page_body(replace(page, items=[sparse(r, fields) for r in page.items]))
@@ -123,6 +130,9 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
 
     list_params = [
         ctx_param,
+        inspect.Parameter(
+            "request", inspect.Parameter.KEYWORD_ONLY, annotation=Request[Any, Any, Any]
+        ),
         _query("limit", int, description="page size, 1-200 (default 50)"),
         _query("after", str, description="the `next` cursor of the previous page"),
         _query("q", str, description="search text"),

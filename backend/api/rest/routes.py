@@ -10,6 +10,7 @@ from litestar.types import ControllerRouterHandler
 from backend.api.auth_header import authenticate
 from backend.api.rest.auth import AuthController
 from backend.api.rest.calendar import CalendarFeedController, VCardController, calendar_feed
+from backend.api.rest.custom_fields import CustomFieldsController
 from backend.api.rest.exports import ExportRulesController, ExportsController
 from backend.api.rest.health import health, ready
 from backend.api.rest.history import HistoryController
@@ -48,6 +49,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 *SECURITY_CONTROLLERS,
                 HistoryController,
                 RolesController,
+                CustomFieldsController,
                 UserAccessController,
                 TeamsController,
                 LookupController,

@@ -17,6 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from backend.custom_fields.models import CustomValuesMixin, custom_values_index
 from backend.db.base import Base, TenantMixin
 
 KINDS = ("call", "meeting", "task", "email", "note")
@@ -32,9 +33,10 @@ def _link(column: str, table: str) -> ForeignKeyConstraint:
     )
 
 
-class Activity(TenantMixin, Base):
+class Activity(TenantMixin, CustomValuesMixin, Base):
     __tablename__ = "activities"
     __table_args__ = (
+        custom_values_index(),
         ForeignKeyConstraint(["tenant_id", "owner_id"], ["users.tenant_id", "users.id"]),
         _link("account_id", "accounts"),
         _link("contact_id", "contacts"),

@@ -9,12 +9,14 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.crm.address import AddressMixin
+from backend.custom_fields.models import CustomValuesMixin, custom_values_index
 from backend.db.base import Base, TenantMixin
 
 
-class Contact(TenantMixin, AddressMixin, Base):
+class Contact(TenantMixin, AddressMixin, CustomValuesMixin, Base):
     __tablename__ = "contacts"
     __table_args__ = (
+        custom_values_index(),
         ForeignKeyConstraint(["tenant_id", "owner_id"], ["users.tenant_id", "users.id"]),
         # Deleting an account keeps its contacts and clears only account_id (not tenant_id).
         ForeignKeyConstraint(

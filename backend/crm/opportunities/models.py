@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from backend.custom_fields.models import CustomValuesMixin, custom_values_index
 from backend.db.base import Base, TenantMixin
 
 STAGES = (
@@ -31,9 +32,10 @@ STAGES = (
 )
 
 
-class Opportunity(TenantMixin, Base):
+class Opportunity(TenantMixin, CustomValuesMixin, Base):
     __tablename__ = "opportunities"
     __table_args__ = (
+        custom_values_index(),
         ForeignKeyConstraint(["tenant_id", "owner_id"], ["users.tenant_id", "users.id"]),
         # Deleting an account or contact keeps its opportunities and clears only the link.
         ForeignKeyConstraint(
