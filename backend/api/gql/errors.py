@@ -18,7 +18,14 @@ _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 _ARGUMENT_NAMES = {"limit": "first", "q": "filter.q", "updated_since": "filter.updatedSince"}
 
 
+CUSTOM_PREFIX = "custom."
+
+
 def camel(name: str) -> str:
+    """A snake_case field name as GraphQL spells it. A custom field's key (`custom.<key>`) is
+    the tenant's own and stays as defined: it is what `customField(key)` and `custom` take."""
+    if name.startswith(CUSTOM_PREFIX):
+        return name
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
 

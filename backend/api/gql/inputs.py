@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
 
 from backend.records.fields import FieldSpec
 from backend.records.spec import EntitySpec
@@ -45,6 +46,7 @@ def create_input(entity: EntitySpec, type_name: str) -> type:
         else:
             annotations[spec.name] = graphql_type(spec) | None
             defaults[spec.name] = strawberry.UNSET
+    _custom_values(annotations, defaults)
     return _input(f"Create{type_name}Input", annotations, defaults)
 
 
@@ -60,4 +62,14 @@ def update_input(entity: EntitySpec, type_name: str) -> type:
         if spec.on_update:
             annotations[spec.name] = graphql_type(spec) | None
             defaults[spec.name] = strawberry.UNSET
+    _custom_values(annotations, defaults)
     return _input(f"Update{type_name}Input", annotations, defaults)
+
+
+def _custom_values(annotations: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """`custom`: tenant custom field values by key (an update merges them; null clears one)."""
+    annotations["custom"] = JSON | None
+    defaults["custom"] = strawberry.field(
+        default=strawberry.UNSET,
+        description="Custom field values by key; on update, keys merge and null clears one.",
+    )

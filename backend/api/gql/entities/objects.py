@@ -10,9 +10,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
+from strawberry.scalars import JSON
 
 from backend.api.gql.context import GraphQLContext
 from backend.api.gql.errors import camel
@@ -29,6 +30,8 @@ GqlInfo = strawberry.Info[GraphQLContext, None]
 SYSTEM_FIELDS: dict[str, Any] = {"id": strawberry.ID, "version": int}
 TIMESTAMPS: dict[str, Any] = {"created_at": datetime, "updated_at": datetime}
 WITHHELD_FIELD = "withheld_fields"
+# Tenant custom fields: one JSON object of the values the caller may read, by key.
+CUSTOM_FIELD = "custom"
 
 
 @dataclass
@@ -51,6 +54,7 @@ class EntityTypes:
         for name in self.data_fields:
             value = record.get(name)
             values[name] = str(value) if isinstance(value, uuid.UUID) else value
+        values[CUSTOM_FIELD] = record.get(CUSTOM_FIELD) or {}
         values[WITHHELD_FIELD] = [camel(name) for name in record.get(WITHHELD, [])]
         return self.type(**values)
 
@@ -74,12 +78,24 @@ def _history_field(entity: EntitySpec) -> Any:
     )
 
 
+def _custom_field(root: Any, key: str) -> JSON | None:
+    return cast(JSON | None, root.custom.get(key))
+
+
 def _common_fields(entity: EntitySpec) -> dict[str, Any]:
-    """What every entity type has besides its own fields. Tenant custom fields (`custom: JSON`,
-    `customField(key)`) belong here, once for every entity."""
+    """What every entity type has besides its own fields: the tenant's custom fields (the SDL
+    is the same for every tenant), withheld fields and history."""
     return {
+        CUSTOM_FIELD: strawberry.field(
+            description="The tenant's custom fields you may read, by key (see customFields)."
+        ),
+        "custom_field": strawberry.field(
+            resolver=_custom_field,
+            description="One custom field's value by key; null when unset, unknown or hidden.",
+        ),
         WITHHELD_FIELD: strawberry.field(
-            description="Fields your roles may not read: they are null here."
+            description="Fields your roles may not read: they are null here (custom fields as "
+            "`custom.<key>`)."
         ),
         "history": _history_field(entity),
     }
@@ -94,6 +110,7 @@ def declare(spec: EntitySpec, service: RecordService) -> EntityTypes:
         if (description := describe(f)) is not None:
             namespace[f.name] = strawberry.field(description=description)
     annotations.update(TIMESTAMPS)
+    annotations[CUSTOM_FIELD] = JSON
     annotations[WITHHELD_FIELD] = list[str]
     namespace.update(_common_fields(spec))
     cls = type(spec.graphql_name, (), {"__annotations__": annotations, **namespace})
