@@ -24,7 +24,7 @@ async def define(client: httpx.AsyncClient, admin: TenantUser, **body: Any) -> d
     return defined
 
 
-async def _patch(
+async def patch_contact(
     client: httpx.AsyncClient, user: TenantUser, record: dict[str, Any], body: dict[str, Any]
 ) -> httpx.Response:
     return await client.patch(
@@ -34,7 +34,9 @@ async def _patch(
     )
 
 
-async def _get(client: httpx.AsyncClient, user: TenantUser, record_id: str) -> dict[str, Any]:
+async def get_contact(
+    client: httpx.AsyncClient, user: TenantUser, record_id: str
+) -> dict[str, Any]:
     response = await client.get(f"/api/v1/contacts/{record_id}", headers=user.headers)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -216,7 +218,7 @@ async def test_values_typed_validated_merged_and_cleared(
         "alt_mail": "A@example.com",
     }
     # PATCH merges keys; null clears one.
-    patched = await _patch(client, admin, record, {"custom": {"seats": 13, "vip": None}})
+    patched = await patch_contact(client, admin, record, {"custom": {"seats": 13, "vip": None}})
     assert patched.status_code == 200, patched.text
     custom = patched.json()["custom"]
     assert custom["seats"] == 13 and "vip" not in custom and custom["region_code"] == "N7"
@@ -237,12 +239,12 @@ async def test_values_typed_validated_merged_and_cleared(
         ({"budget": "1.1234567"}, 422, "too_precise", "custom.budget"),
     ]
     for body, status, code, field in bad:
-        response = await _patch(client, admin, current, {"custom": body})
+        response = await patch_contact(client, admin, current, {"custom": body})
         assert_problem(response, status, code, field)
-    not_object = await _patch(client, admin, current, {"custom": ["x"]})
+    not_object = await patch_contact(client, admin, current, {"custom": ["x"]})
     assert not_object.status_code == 400  # the body's type: custom is an object
     # Nothing was written by any refused request.
-    after = await _get(client, admin, record["id"])
+    after = await get_contact(client, admin, record["id"])
     assert after["version"] == current["version"] and after["custom"] == current["custom"]
     created = await client.post(
         "/api/v1/contacts",
@@ -280,7 +282,7 @@ async def test_required_on_create(services: Services, client: httpx.AsyncClient)
     record = await create_record(
         client, admin, "contacts", {"last_name": "R", "custom": {"region_code": "S1"}}
     )
-    cleared = await _patch(client, admin, record, {"custom": {"region_code": None}})
+    cleared = await patch_contact(client, admin, record, {"custom": {"region_code": None}})
     assert_problem(cleared, 422, "required", "custom.region_code")
 
 
@@ -390,8 +392,10 @@ async def test_sparse_filter_sort_search(services: Services, client: httpx.Async
     # A custom key ending in _at is not a timestamp column: its cursor stays text.
     await define(client, admin, key="seen_at", label="Seen at", type="text")
     for i, record_id in enumerate(ids[:3]):
-        current = await _get(client, admin, record_id)
-        assert (await _patch(client, admin, current, {"custom": {"seen_at": f"x{i}"}})).is_success
+        current = await get_contact(client, admin, record_id)
+        assert (
+            await patch_contact(client, admin, current, {"custom": {"seen_at": f"x{i}"}})
+        ).is_success
     page = await client.get(
         "/api/v1/contacts", params={"sort": "custom.seen_at", "limit": "2"}, headers=admin.headers
     )
@@ -417,7 +421,7 @@ async def test_history_per_field_and_removal_hides_values(
     record = await create_record(
         client, admin, "contacts", {"last_name": "H", "custom": {"region_code": "N7"}}
     )
-    patched = await _patch(client, admin, record, {"custom": {"region_code": "S2"}})
+    patched = await patch_contact(client, admin, record, {"custom": {"region_code": "S2"}})
     assert patched.status_code == 200
     history = await client.get(f"/api/v1/contacts/{record['id']}/history", headers=admin.headers)
     update = next(e for e in history.json()["items"] if e["event"] == "update")
@@ -428,9 +432,9 @@ async def test_history_per_field_and_removal_hides_values(
     )
     # Renaming the label changes nothing stored.
     await client.patch(f"{FIELDS}/{made['id']}", headers=admin.headers, json={"label": "Zone"})
-    assert (await _get(client, admin, record["id"]))["custom"] == {"region_code": "S2"}
+    assert (await get_contact(client, admin, record["id"]))["custom"] == {"region_code": "S2"}
     assert (await client.delete(f"{FIELDS}/{made['id']}", headers=admin.headers)).status_code == 204
-    shown = await _get(client, admin, record["id"])
+    shown = await get_contact(client, admin, record["id"])
     assert shown["custom"] == {} and "custom.region_code" not in shown["withheld_fields"]
     hidden = await client.get(
         "/api/v1/contacts", params={"custom.region_code": "S2"}, headers=admin.headers
@@ -440,7 +444,7 @@ async def test_history_per_field_and_removal_hides_values(
     kept = [e for e in still.json()["items"] if e["field"] == "custom.region_code"]
     assert [(e["old_value"], e["new_value"]) for e in kept] == [("N7", "S2")]
     # A later update leaves the hidden value where it is.
-    again = await _patch(client, admin, shown, {"first_name": "Hilda"})
+    again = await patch_contact(client, admin, shown, {"first_name": "Hilda"})
     assert again.status_code == 200 and again.json()["custom"] == {}
 
 
@@ -512,9 +516,9 @@ async def test_revert_and_undelete_bring_custom_values_back(
     record = await create_record(
         client, admin, "contacts", {"last_name": "R", "custom": {"region_code": "N7"}}
     )
-    first = await _patch(client, admin, record, {"custom": {"region_code": "S2"}})
+    first = await patch_contact(client, admin, record, {"custom": {"region_code": "S2"}})
     assert first.status_code == 200
-    second = await _patch(client, admin, first.json(), {"custom": {"seats": 3}})
+    second = await patch_contact(client, admin, first.json(), {"custom": {"seats": 3}})
     assert second.status_code == 200
     url = f"/api/v1/contacts/{record['id']}"
     history = (await client.get(f"{url}/history", headers=admin.headers)).json()["items"]

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from backend.runtime import Services
-from tests.api.test_custom_fields import FIELDS, define
+from tests.api.test_custom_fields import FIELDS, define, get_contact, patch_contact
 from tests.conftest import TenantUser, gql, new_tenant
 from tests.exports.helpers import download, request_export
 from tests.security.policy_helpers import assert_problem, create_record, user_with_roles
@@ -35,23 +35,6 @@ async def _rule(
     )
 
 
-async def _patch(
-    client: httpx.AsyncClient, user: TenantUser, record: dict[str, Any], body: dict[str, Any]
-) -> httpx.Response:
-    return await client.patch(
-        f"/api/v1/contacts/{record['id']}",
-        json=body,
-        headers={**user.headers, "If-Match": f'"{record["version"]}"'},
-    )
-
-
-async def _get(client: httpx.AsyncClient, user: TenantUser, record_id: str) -> dict[str, Any]:
-    response = await client.get(f"/api/v1/contacts/{record_id}", headers=user.headers)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
 async def test_salesperson_needs_a_rule_naming_the_field(
     services: Services, client: httpx.AsyncClient
 ) -> None:
@@ -60,17 +43,17 @@ async def test_salesperson_needs_a_rule_naming_the_field(
     await define(client, admin, key="region_code", label="Region code", type="text")
     mine = await create_record(client, rep, "contacts", {"last_name": "Own"})
     # The admin (tenant_admin) may write it on the rep's record.
-    set_by_admin = await _patch(client, admin, mine, {"custom": {"region_code": "N7"}})
+    set_by_admin = await patch_contact(client, admin, mine, {"custom": {"region_code": "N7"}})
     assert set_by_admin.status_code == 200, set_by_admin.text
     record = set_by_admin.json()
 
     # Before any rule: `allow * read/update` does not reach custom fields.
-    seen = await _get(client, rep, record["id"])
+    seen = await get_contact(client, rep, record["id"])
     assert seen["custom"] == {} and "custom.region_code" in seen["withheld_fields"]
-    refused = await _patch(client, rep, record, {"custom": {"region_code": "S1"}})
+    refused = await patch_contact(client, rep, record, {"custom": {"region_code": "S1"}})
     assert_problem(refused, 403, "field_forbidden", "custom.region_code")
     # Forbidden before its value is checked: a bad value is still a 403.
-    refused = await _patch(client, rep, record, {"custom": {"region_code": 12}})
+    refused = await patch_contact(client, rep, record, {"custom": {"region_code": 12}})
     assert_problem(refused, 403, "field_forbidden", "custom.region_code")
     created = await client.post(
         "/api/v1/contacts",
@@ -124,7 +107,7 @@ async def test_salesperson_needs_a_rule_naming_the_field(
     role = await _role_id(client, admin, "salesperson")
     granted = await _rule(client, admin, role, "allow", "contact.cf_region_code", "read")
     assert granted.status_code in (200, 201), granted.text
-    seen = await _get(client, rep, record["id"])
+    seen = await get_contact(client, rep, record["id"])
     assert seen["custom"] == {"region_code": "N7"}
     view = await client.get(
         f"/api/v1/users/{rep.user_id}/effective-permissions",
@@ -136,7 +119,7 @@ async def test_salesperson_needs_a_rule_naming_the_field(
     assert decided["allowed"] is True
     assert decided["because"].startswith("role salesperson allows read on "), decided
     assert "custom.region_code" not in seen["withheld_fields"]
-    refused = await _patch(client, rep, seen, {"custom": {"region_code": "S1"}})
+    refused = await patch_contact(client, rep, seen, {"custom": {"region_code": "S1"}})
     assert_problem(refused, 403, "field_forbidden", "custom.region_code")
     listed = await client.get(
         "/api/v1/contacts", params={"custom.region_code": "N7"}, headers=rep.headers
@@ -151,7 +134,7 @@ async def test_salesperson_needs_a_rule_naming_the_field(
         200,
         201,
     )
-    written = await _patch(client, rep, seen, {"custom": {"region_code": "S1"}})
+    written = await patch_contact(client, rep, seen, {"custom": {"region_code": "S1"}})
     assert written.status_code == 200, written.text
     assert written.json()["custom"] == {"region_code": "S1"}
     history = await client.get(f"/api/v1/contacts/{record['id']}/history", headers=rep.headers)
@@ -176,7 +159,7 @@ async def test_salesperson_needs_a_rule_naming_the_field(
         ],
     )
     assert pushed["c2"]["status"] == "applied", pushed
-    assert (await _get(client, rep, record["id"]))["custom"] == {"region_code": "W3"}
+    assert (await get_contact(client, rep, record["id"]))["custom"] == {"region_code": "W3"}
 
     # A deny beats the allow that names it.
     assert (
@@ -185,7 +168,7 @@ async def test_salesperson_needs_a_rule_naming_the_field(
         200,
         201,
     )
-    assert (await _get(client, rep, record["id"]))["custom"] == {}
+    assert (await get_contact(client, rep, record["id"]))["custom"] == {}
 
 
 async def test_sync_conflicts_per_custom_field(
@@ -198,7 +181,7 @@ async def test_sync_conflicts_per_custom_field(
         client, admin, "contacts", {"last_name": "S", "custom": {"region_code": "N7", "seats": 1}}
     )
     base = record["version"]
-    server = await _patch(client, admin, record, {"custom": {"region_code": "S2"}})
+    server = await patch_contact(client, admin, record, {"custom": {"region_code": "S2"}})
     assert server.status_code == 200
     # The phone changed region_code (conflict: the server changed it too) and seats (merged).
     pushed = await push(
@@ -221,7 +204,10 @@ async def test_sync_conflicts_per_custom_field(
     assert [(c["field"], c["client_value"], c["server_value"]) for c in result["conflicts"]] == [
         ("custom.region_code", "E5", "S2")
     ]
-    assert (await _get(client, admin, record["id"]))["custom"] == {"region_code": "S2", "seats": 2}
+    assert (await get_contact(client, admin, record["id"]))["custom"] == {
+        "region_code": "S2",
+        "seats": 2,
+    }
     bad = await push(
         client,
         admin,
@@ -321,7 +307,7 @@ async def test_caller_lookup_finds_phone_custom_fields_only_when_readable(
     rep = await user_with_roles(services, client, admin, "rep", ["salesperson"])
     made = await define(client, admin, key="desk", label="Desk phone", type="phone")
     record = await create_record(client, rep, "contacts", {"last_name": "Caller"})
-    patched = await _patch(client, admin, record, {"custom": {"desk": "+49 30 5550199"}})
+    patched = await patch_contact(client, admin, record, {"custom": {"desk": "+49 30 5550199"}})
     assert patched.status_code == 200, patched.text
     url = "/api/v1/lookup/phone/%2B49305550199"
     found = await client.get(url, headers=admin.headers)
@@ -369,7 +355,9 @@ async def test_graphql_sync_carries_custom_values_masked(
     rep = await user_with_roles(services, client, admin, "rep", ["salesperson"])
     await define(client, admin, key="region_code", label="Region", type="text")
     record = await create_record(client, rep, "contacts", {"last_name": "G"})
-    assert (await _patch(client, admin, record, {"custom": {"region_code": "N7"}})).is_success
+    assert (
+        await patch_contact(client, admin, record, {"custom": {"region_code": "N7"}})
+    ).is_success
     sync = """query { sync(entities: ["contacts"], deviceId: "g") {
       changes { id record } } }"""
     push_doc = """mutation($input: PushChangesInput!) {
@@ -406,4 +394,4 @@ async def test_graphql_sync_carries_custom_values_masked(
     seen = await pulled()
     assert seen["custom"] == {"region_code": "N7"}
     assert (await pushed("g2", seen["version"]))["status"] == "APPLIED"
-    assert (await _get(client, rep, record["id"]))["custom"] == {"region_code": "S1"}
+    assert (await get_contact(client, rep, record["id"]))["custom"] == {"region_code": "S1"}
