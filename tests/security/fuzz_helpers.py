@@ -26,6 +26,7 @@ from backend.app import create_app
 from backend.runtime import Services, build_services
 from backend.tenants.service import create_tenant
 from tests.conftest import PASSWORD, Cluster, make_settings
+from tests.security.figures import count
 
 T = TypeVar("T")
 Operation: TypeAlias = APIOperation[Any, Any, Any, Any]
@@ -149,6 +150,13 @@ class FuzzTally:
 
     def record(self, where: str, what: str, example: str) -> None:
         self.failures.setdefault((where, what), example)
+
+    def publish(self, name: str) -> None:
+        """Add this run to the security figures (and keep its failures, see dump)."""
+        count("fuzz_cases", self.cases)
+        count("fuzz_server_errors", self.server_errors)
+        count("fuzz_nonconforming", self.nonconforming)
+        self.dump(name)
 
     def dump(self, name: str) -> None:
         """With CARAVAN_FUZZ_REPORT=<dir>, keep every distinct failure of a run as JSON there."""

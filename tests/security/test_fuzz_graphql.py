@@ -23,7 +23,6 @@ from schemathesis.graphql import nodes
 
 from backend.api.gql.schema import schema as strawberry_schema
 from tests.conftest import Cluster
-from tests.security.figures import count
 from tests.security.fuzz_helpers import (
     STACK_TRACE_MARKERS,
     AnyCase,
@@ -174,10 +173,7 @@ def _fuzz(
     assert len(fields) > 50  # every query and mutation field
     for operation in fields:
         fuzz_field(app, operation, headers, tally, max_examples=examples, derandomize=derandomize)
-    count("fuzz_cases", tally.cases)
-    count("fuzz_server_errors", tally.server_errors)
-    count("fuzz_nonconforming", tally.nonconforming)
-    tally.dump(name)
+    tally.publish(name)
     return tally
 
 

@@ -17,7 +17,6 @@ from schemathesis import CheckContext
 from schemathesis.checks import run_checks_for
 
 from tests.conftest import Cluster
-from tests.security.figures import count
 from tests.security.fuzz_helpers import AppThread, FuzzTally, fresh_tenant_token
 from tests.security.fuzz_rest import (
     errors_are_problems,
@@ -53,10 +52,7 @@ def _fuzz(
         fuzz_operation(
             app, operation, headers, tally, max_examples=examples, derandomize=derandomize
         )
-    count("fuzz_cases", tally.cases)
-    count("fuzz_server_errors", tally.server_errors)
-    count("fuzz_nonconforming", tally.nonconforming)
-    tally.dump(name)
+    tally.publish(name)
     return tally
 
 
@@ -95,10 +91,7 @@ def test_rest_record_workflows(fuzz_app: AppThread) -> None:
     ran = run_workflows(
         fuzz_app, schema, headers, tally, scenarios=WORKFLOWS, steps=10, derandomize=True
     )
-    count("fuzz_cases", tally.cases)
-    count("fuzz_server_errors", tally.server_errors)
-    count("fuzz_nonconforming", tally.nonconforming)
-    tally.dump("rest_workflows")
+    tally.publish("rest_workflows")
     assert ran >= WORKFLOWS
     # The chains reached records created before them (a 2xx on an item route: random ids only
     # ever get 404s).
@@ -116,10 +109,7 @@ def test_rest_workflows_deep(fuzz_app: AppThread) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     schema = load_openapi(fuzz_app, mode="positive")
     run_workflows(fuzz_app, schema, headers, tally, scenarios=100, steps=20, derandomize=False)
-    count("fuzz_cases", tally.cases)
-    count("fuzz_server_errors", tally.server_errors)
-    count("fuzz_nonconforming", tally.nonconforming)
-    tally.dump("rest_workflows_deep")
+    tally.publish("rest_workflows_deep")
     assert not tally.failures, tally.report()
 
 
