@@ -309,16 +309,18 @@ async def test_nested_relations_cost_the_same_statements_for_any_page(
 
     engine = services.db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
-    found = []
+    found: dict[tuple[int, int], int] = {}
     try:
-        for sizes in ((1, 1), (3, 3), (1, 1)):
+        # The first request warms caches; a periodic re-check (the policy version, at most
+        # every 2 s) may add a statement to any one request, so each size keeps its fewest.
+        for sizes in ((1, 1), (1, 1), (3, 3), (3, 3), (1, 1), (3, 3)):
             counted[0] = 0
             result = await gql(client, tenant, document % sizes)
             assert "errors" not in result, result
             edges = result["data"][camel(parent.plural)]["edges"]
             assert len(edges) == sizes[0]
             assert all(len(e["node"][children]["edges"]) == sizes[1] for e in edges)
-            found.append(counted[0])
+            found[sizes] = min(found.get(sizes, counted[0]), counted[0])
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    assert found[1] == found[2], found  # the first request may warm caches
+    assert found[(3, 3)] == found[(1, 1)], found
