@@ -5,6 +5,13 @@ RecordService), exports, and delta sync — with ONE statement: an upsert that r
 totals and the tenant's limits. Past a limit the read is refused (429 with Retry-After, code
 BULK_READ_THROTTLED) and one audit event is written per throttle episode (user and window),
 not one per refused request. Single-record gets are not charged.
+
+The counter is kept in slots, one per database connection slot (the backend's pid modulo
+SLOTS): the upsert locks only this connection's row until COMMIT, so one user's concurrent
+pages on other connections do not queue behind it (one row per user made them wait for each
+other's whole transaction). The total is this slot plus the other slots' committed counts, so
+reads in flight at the same moment on other connections are not yet seen: the budget can be
+overrun by at most what one user has in flight at once (one page per pooled connection).
 """
 
 from __future__ import annotations
@@ -40,22 +47,33 @@ _CHARGE_SQL = """
         LEFT JOIN export_rules AS r ON r.tenant_id = :tenant_id
     ), win AS (
         SELECT to_timestamp(floor(extract(epoch FROM now()) / w) * w) AS start, * FROM cfg
+    ), slot AS (
+        SELECT (pg_backend_pid() % {slots})::smallint AS n
     ), charged AS (
-        INSERT INTO bulk_read_usage AS u (tenant_id, user_id, window_start, rows, cells)
-        SELECT :tenant_id, :user_id, win.start, :rows, :cells FROM win
-        ON CONFLICT (tenant_id, user_id) DO UPDATE SET
+        INSERT INTO bulk_read_usage AS u (tenant_id, user_id, slot, window_start, rows, cells)
+        SELECT :tenant_id, :user_id, slot.n, win.start, :rows, :cells FROM win, slot
+        ON CONFLICT (tenant_id, user_id, slot) DO UPDATE SET
             rows = CASE WHEN u.window_start = excluded.window_start
                         THEN u.rows + excluded.rows ELSE excluded.rows END,
             cells = CASE WHEN u.window_start = excluded.window_start
                          THEN u.cells + excluded.cells ELSE excluded.cells END,
             window_start = excluded.window_start
         RETURNING u.rows, u.cells, u.window_start
+    ), others AS (
+        SELECT coalesce(sum(o.rows), 0)::bigint AS rows, coalesce(sum(o.cells), 0)::bigint AS cells
+        FROM bulk_read_usage AS o, win, slot
+        WHERE o.tenant_id = :tenant_id AND o.user_id = :user_id
+          AND o.slot <> slot.n AND o.window_start = win.start
     )
-    SELECT charged.rows, charged.cells, charged.window_start, win.w, win.max_rows, win.max_cells
-    FROM charged, win, durability
+    SELECT charged.rows + others.rows AS rows, charged.cells + others.cells AS cells,
+           charged.window_start, win.w, win.max_rows, win.max_cells
+    FROM charged, others, win, durability
 """
-_CHARGE = text(_CHARGE_SQL.format(durability="set_config('synchronous_commit', 'off', true)"))
-_CHARGE_DURABLE = text(_CHARGE_SQL.format(durability="NULL"))
+SLOTS = 64  # more than a server's pool holds, so two busy connections rarely share a slot
+_CHARGE = text(
+    _CHARGE_SQL.format(durability="set_config('synchronous_commit', 'off', true)", slots=SLOTS)
+)
+_CHARGE_DURABLE = text(_CHARGE_SQL.format(durability="NULL", slots=SLOTS))
 DURABLE_ROUTES = frozenset({"export"})
 
 # One event per (user, window): serialised per user, skipped when the window has one.

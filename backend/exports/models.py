@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -88,14 +89,16 @@ class ExportRules(Base):
 
 
 class BulkReadUsage(Base):
-    """Rows (and rows x fields) one user read in bulk in the current fixed window."""
+    """Rows (and rows x fields) one user read in bulk in the current fixed window, counted in
+    slots (one per database connection slot, see backend/exports/budget.py); the user's usage
+    is the sum of the slots of the current window."""
 
     __tablename__ = "bulk_read_usage"
     __table_args__ = (
         ForeignKeyConstraint(
             ["tenant_id", "user_id"], ["users.tenant_id", "users.id"], ondelete="CASCADE"
         ),
-        UniqueConstraint("tenant_id", "user_id"),  # one counter per user
+        UniqueConstraint("tenant_id", "user_id", "slot"),  # one counter per user and slot
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(
@@ -105,6 +108,7 @@ class BulkReadUsage(Base):
         UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
     )
     user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    slot: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="0")
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     rows: Mapped[int] = mapped_column(BigInteger, nullable=False)
     cells: Mapped[int] = mapped_column(BigInteger, nullable=False)
