@@ -122,7 +122,12 @@ async def _anything_to_prune(
             continue
         found = await conn.execute(
             select(table.c.id)
-            .join(seals, (seals.c.row_id == table.c.id) & (seals.c.source == source))
+            .join(
+                seals,
+                (seals.c.tenant_id == table.c.tenant_id)
+                & (seals.c.row_id == table.c.id)
+                & (seals.c.source == source),
+            )
             .where(seals.c.id <= through[source])
             .limit(1)
         )
