@@ -11,6 +11,7 @@ from litestar.openapi.config import OpenAPIConfig
 from backend.api.boundary import BoundaryMiddleware
 from backend.api.hygiene import security_headers_hook
 from backend.api.idempotency import IdempotencyMiddleware
+from backend.api.metrics import REQUESTS, metrics, watch_pool
 from backend.api.rest.openapi_errors import ErrorDocs
 from backend.api.rest.problems import EXCEPTION_HANDLERS
 from backend.api.rest.routes import rest_handlers
@@ -49,17 +50,20 @@ def create_app(services: Services) -> Litestar:
         startup.append(backups.start)
         shutdown.append(backups.stop)
 
+    watch_pool(services.db)
+
     async def close_database() -> None:
         await services.db.dispose()
 
     return Litestar(
-        route_handlers=[*rest_handlers(), graphql_controller()],
+        route_handlers=[*rest_handlers(), graphql_controller(), metrics],
         state=State({"services": services}),
         exception_handlers=EXCEPTION_HANDLERS,
         # Strings PostgreSQL cannot store, repeated JSON keys and non-JSON bodies are refused
         # first (backend/api/boundary.py); retried POSTs (Idempotency-Key) get the first
         # answer (backend/api/idempotency.py).
         middleware=[
+            REQUESTS.middleware,  # request rate, latency, errors by route template: /metrics
             BoundaryMiddleware,
             DefineMiddleware(IdempotencyMiddleware, services=services),
         ],

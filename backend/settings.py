@@ -94,6 +94,9 @@ class Settings:
     # Behind a TLS-terminating proxy: believe its X-Forwarded-Proto (for HSTS). Off by default:
     # without a proxy in front, any client could send that header.
     trust_proxy: bool = False
+    # The bearer token a Prometheus scraper presents at /metrics. Unset: only loopback callers
+    # (and none at all behind a trusted proxy, where every caller looks like the proxy).
+    metrics_token: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -152,6 +155,7 @@ class Settings:
             backup_kms_key_id=env.get("CARAVAN_BACKUP_KMS_KEY_ID") or None,
             backup_database_url=env.get("CARAVAN_BACKUP_DATABASE_URL") or None,
             trust_proxy=bool(_bool(env, "CARAVAN_TRUST_PROXY")),
+            metrics_token=env.get("CARAVAN_METRICS_TOKEN") or None,
         )
         settings.check_production()
         return settings
