@@ -7,6 +7,7 @@ from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
+from opentelemetry.sdk.trace import TracerProvider
 
 from backend.api.boundary import BoundaryMiddleware
 from backend.api.hygiene import security_headers_hook
@@ -16,12 +17,14 @@ from backend.api.rest.openapi_errors import ErrorDocs
 from backend.api.rest.problems import EXCEPTION_HANDLERS
 from backend.api.rest.routes import rest_handlers
 from backend.api.rest.swagger import LocalSwaggerPlugin
+from backend.api.tracing import tracing_middleware
 from backend.runtime import Services
 
 MAX_BODY_BYTES = 1_000_000
 
 
-def create_app(services: Services) -> Litestar:
+def create_app(services: Services, tracer_provider: TracerProvider | None = None) -> Litestar:
+    """The app over `services`; traced when OTEL_* asks for it (or into `tracer_provider`)."""
     from backend.api.gql.controller import graphql_controller
     from backend.history.checkpoints import default_store
     from backend.history.scheduler import AuditScheduler
@@ -51,6 +54,7 @@ def create_app(services: Services) -> Litestar:
         shutdown.append(backups.stop)
 
     watch_pool(services.db)
+    traced = tracing_middleware(services.db, tracer_provider)
 
     async def close_database() -> None:
         await services.db.dispose()
@@ -63,6 +67,7 @@ def create_app(services: Services) -> Litestar:
         # first (backend/api/boundary.py); retried POSTs (Idempotency-Key) get the first
         # answer (backend/api/idempotency.py).
         middleware=[
+            *traced,  # OpenTelemetry, when OTEL_* asks for it
             REQUESTS.middleware,  # request rate, latency, errors by route template: /metrics
             BoundaryMiddleware,
             DefineMiddleware(IdempotencyMiddleware, services=services),
