@@ -21,6 +21,7 @@ from backend.auth.sessions import SessionService
 from backend.auth.throttle import Throttle
 from backend.auth.tokens import AccessTokens, TokenSettings
 from backend.db.session import Database
+from backend.exports.read_hook import install_read_budget
 from backend.exports.service import ExportService
 from backend.exports.watermark import watermark_key
 from backend.settings import Settings
@@ -59,6 +60,7 @@ def first_signing_key(settings: Settings) -> Callable[[], ECKey]:
 
 
 def build_services(settings: Settings, app_database_url: str) -> Services:
+    install_read_budget()  # every bulk record read charges the reader's budget
     db = Database(
         app_database_url,
         pool_size=settings.pool_size,

@@ -38,7 +38,7 @@ from backend.db.session import Database
 from backend.errors import FieldProblem, NotFound, ValidationFailed
 from backend.history.events import EventType, record_event
 from backend.policy.admin import assign_roles, list_roles, require_admin, set_user_roles
-from backend.policy.scopes import SCOPES
+from backend.policy.scopes import OAUTH_SCOPES
 
 _clients = table_of(OAuthClient)
 _users = table_of(User)
@@ -192,7 +192,7 @@ def _validate(spec: ClientInput) -> list[FieldProblem]:
                 "grant_types", "refresh_needs_code", "refresh_token comes with authorization_code"
             )
         )
-    unknown_scopes = [s for s in spec.allowed_scopes if s not in SCOPES]
+    unknown_scopes = [s for s in spec.allowed_scopes if s not in OAUTH_SCOPES]
     if unknown_scopes:
         problems.append(
             FieldProblem("allowed_scopes", "unknown_scope", f"no scope {unknown_scopes[0]!r}")

@@ -17,14 +17,14 @@ from typing import Any
 from backend.backups.errors import BackupError
 from backend.backups.masterkey import LocalKeyFiles
 from backend.backups.service import BackupService
+from backend.commandline import Command, migrate_target
 from backend.errors import CaravanError
 from backend.settings import Settings
 
 log = logging.getLogger("caravan.backups")
 
 
-def add_parsers(commands: Any) -> None:
-    backup = commands.add_parser("backup", help="encrypted backups: run, list, verify, restore")
+def _backup_arguments(backup: argparse.ArgumentParser) -> None:
     actions = backup.add_subparsers(dest="action", required=True)
     run = actions.add_parser("run", help="take a backup now (full, or one tenant)")
     run.add_argument("--tenant", metavar="SLUG", help="back up one tenant only")
@@ -50,21 +50,20 @@ def add_parsers(commands: Any) -> None:
     prune.add_argument("--json", action="store_true")
     actions.add_parser("rotate-key", help="add a new local master key (old ones are kept)")
 
-    worker = commands.add_parser("worker", help="run scheduled backups in this process")
+
+def _worker_arguments(worker: argparse.ArgumentParser) -> None:
     worker.add_argument("--once", action="store_true", help="one backup and prune, then exit")
 
 
 async def _with_backups(settings: Settings, work: Callable[[BackupService], Awaitable[Any]]) -> Any:
     from backend.backups.config import build_backups
-    from backend.db.migrate import migrate
     from backend.db.session import Database
     from backend.db.target import resolve_database
 
     target = await resolve_database(settings)
     try:
         if target.embedded is not None:
-            assert target.owner_url is not None
-            await migrate(target.owner_url, target.app_role)
+            await migrate_target(target)
         db = Database(target.app_url, pool_size=2)
         try:
             return await work(build_backups(settings, target, db))
@@ -195,3 +194,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
         raise
     except Exception as exc:
         raise BackupError(f"{type(exc).__name__}: {exc}") from exc
+
+
+COMMANDS = (
+    Command(
+        "backup", "encrypted backups: run, list, verify, restore", cmd_backup, _backup_arguments
+    ),
+    Command("worker", "run scheduled backups in this process", cmd_worker, _worker_arguments),
+)

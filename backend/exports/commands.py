@@ -1,21 +1,26 @@
-"""What `caravan export list|trace|sweep` do, given the process's services. Each returns the
-JSON to print and the exit status (trace: 1 when the file carries no valid watermark)."""
+"""`caravan export list|trace|sweep`. `list_exports`, `trace` and `sweep` do the work, given the
+process's services: each returns the JSON to print and the exit status (trace: 1 when the file
+carries no valid watermark)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from backend.auth.models import User
+from backend.commandline import Command, print_json, with_services
 from backend.db.base import table_of
 from backend.exports.models import Export
 from backend.exports.sweeper import sweep_tenant
 from backend.exports.watermark import trace_file
 from backend.history.audit_tenants import audit_tenants
-from backend.runtime import Services
+from backend.settings import Settings
+
+if TYPE_CHECKING:
+    from backend.runtime import Services
 
 Outcome = tuple[dict[str, Any], int]
 _exports, _users = table_of(Export), table_of(User)
@@ -88,3 +93,35 @@ async def sweep(services: Services, args: argparse.Namespace) -> Outcome:
     data_dir = services.settings.data_dir
     counts = {t.slug: await sweep_tenant(services.db, data_dir, t.id) for t in tenants}
     return {"expired": counts}, 0
+
+
+def _export_arguments(export: argparse.ArgumentParser) -> None:
+    export_cmds = export.add_subparsers(dest="action", required=True)
+    listing = export_cmds.add_parser("list", help="every export (or one tenant's), newest first")
+    listing.add_argument("--tenant", help="a tenant's slug (default: every tenant)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    trace_cmd = export_cmds.add_parser("trace", help="name the export a file came from (watermark)")
+    trace_cmd.add_argument("file", metavar="FILE")
+    sweep_cmd = export_cmds.add_parser("sweep", help="delete export files past their expiry")
+    sweep_cmd.add_argument("--tenant", help="a tenant's slug (default: every tenant)")
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> None:
+    run = {"list": list_exports, "trace": trace, "sweep": sweep}
+    body, status = with_services(settings, lambda services: run[args.action](services, args))
+    if args.action == "list" and not args.json:
+        for item in body["exports"]:
+            print(
+                f"{item['tenant']}  {item['id']}  {item['status']:8} {item['entity']:12} "
+                f"{item['format']:5} {item['row_count']:>7} rows  {item['requester_email']}  "
+                f"{item['created_at']:%Y-%m-%d %H:%M}"
+            )
+    else:
+        print_json(body)
+    if status:
+        raise SystemExit(status)
+
+
+COMMANDS = (
+    Command("export", "exports: list them, trace a leaked file", cmd_export, _export_arguments),
+)

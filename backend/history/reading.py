@@ -26,9 +26,9 @@ from backend.history.events import EventType, SecurityEvent, record_event
 from backend.policy.access import SYSTEM_FIELDS, EntityAccess, entity_access
 from backend.policy.builtin import TENANT_ADMIN
 from backend.policy.engine import policies
+from backend.policy.record_scope import owner_scope
 from backend.policy.scopes import require_scope
 from backend.records.listing import MAX_LIMIT, decode_cursor, encode_cursor
-from backend.records.service import owner_scope
 
 _history, _events = table_of(RecordChange), table_of(SecurityEvent)
 AUDIT_READERS = (TENANT_ADMIN, "auditor")

@@ -19,7 +19,7 @@ from backend.errors import Forbidden
 from backend.policy.builtin import TENANT_ADMIN
 from backend.policy.engine import (
     ACTIONS,
-    SCOPES,
+    RECORD_SCOPES,
     TenantPolicy,
     policies,
     role_subject,
@@ -101,7 +101,7 @@ def _compile(policy: TenantPolicy, user_id: uuid.UUID, spec: EntitySpec) -> Enti
             for r in roles
             if policy.allows(role_subject(r), spec.name, action)
         ]
-        scopes[action] = max(granted, key=SCOPES.index) if granted else "own"
+        scopes[action] = max(granted, key=RECORD_SCOPES.index) if granted else "own"
     return EntityAccess(
         entity=spec.name,
         allowed=frozenset(allowed),

@@ -28,7 +28,11 @@ from backend.policy.models import Role, RoleRule, RoleScope, UserRole
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
 MODEL_PATH = POLICY_DIR / "model.conf"
 ACTIONS = ("read", "create", "update", "delete", "export", "read_history")
-SCOPES = ("own", "team", "tenant")  # narrowest first
+# The record scopes a role may hold per entity, narrowest first (as SQL: record_scope.py).
+RECORD_SCOPES = ("own", "team", "tenant")
+# The old name, still imported by backend/policy/admin.py: drop it once that imports
+# RECORD_SCOPES (left alone here while that file is split).
+SCOPES = RECORD_SCOPES
 MAX_CACHED_TENANTS = 1024
 
 _roles, _rules = table_of(Role), table_of(RoleRule)

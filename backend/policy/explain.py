@@ -13,7 +13,7 @@ from backend.policy.access import SYSTEM_FIELDS, custom_allowed
 from backend.policy.admin import admin_policy, require_user
 from backend.policy.engine import (
     ACTIONS,
-    SCOPES,
+    RECORD_SCOPES,
     TenantPolicy,
     policies,
     role_subject,
@@ -120,7 +120,9 @@ async def effective_permissions(
                 action=action,
                 allowed=decision.allowed,
                 because=decision.because,
-                scope=max(granted, key=SCOPES.index) if decision.allowed and granted else None,
+                scope=max(granted, key=RECORD_SCOPES.index)
+                if decision.allowed and granted
+                else None,
                 fields=fields,
             )
         )

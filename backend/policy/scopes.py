@@ -10,7 +10,8 @@ from __future__ import annotations
 from backend.context import RequestContext
 from backend.errors import Forbidden
 
-SCOPES = {
+# Each OAuth scope a client may ask for, with the line the consent page shows for it.
+OAUTH_SCOPES = {
     "openid": "Sign-in identity (an ID token)",
     "profile": "Your name",
     "email": "Your email address",
@@ -21,6 +22,10 @@ SCOPES = {
     "audit.read": "Read change history and audit events",
     "admin": "Administer the tenant (users, roles, apps)",
 }
+
+# The old name, still imported by backend/auth/oauth_server.py: drop it once that imports
+# OAUTH_SCOPES (left alone here while that file is split).
+SCOPES = OAUTH_SCOPES
 
 # Which scope an action on tenant data needs.
 ACTION_SCOPES = {

@@ -30,7 +30,6 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    true,
     tuple_,
     update,
 )
@@ -40,10 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from backend.context import RequestContext
 from backend.custom_fields import records as custom_fields
 from backend.custom_fields.values import merge_custom, split_custom
-from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
-from backend.exports.budget import charge_bulk_read
 from backend.history.changes import (
     last_version,
     record_created,
@@ -51,17 +48,17 @@ from backend.history.changes import (
     record_updated,
 )
 from backend.policy.access import SYSTEM_FIELDS, EntityAccess, entity_access
-from backend.policy.engine import SCOPES
-from backend.policy.models import TeamMember
+from backend.policy.engine import RECORD_SCOPES
+from backend.policy.record_scope import scope_condition
 from backend.policy.scopes import require_scope
 from backend.records.fields import validate_changes
+from backend.records.hooks import BulkRead, after_bulk_read
 from backend.records.listing import ListQuery, cursor_for, encode_cursor
 from backend.records.spec import EntitySpec
 
 Record = dict[str, Any]
 Records = list[Record]  # named, because RecordService.list shadows `list` in its body
 WITHHELD = "withheld_fields"  # on every record: the fields the caller's roles hide
-_members = table_of(TeamMember)
 # Every entity a record service serves, by name: the targets of custom reference fields.
 SPECS: dict[str, EntitySpec] = {}
 # Called inside a write's transaction with the record before and after (None: created /
@@ -79,30 +76,6 @@ class Page:
 
 def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def owner_scope(owner: ColumnElement[Any], ctx: RequestContext, scope: str) -> ColumnElement[bool]:
-    """Whether `owner` is within the caller's scope: own (the caller), team (shares one of the
-    caller's teams), tenant (anyone in the tenant)."""
-    if scope == "tenant":
-        return true()
-    if scope == "own":
-        return owner == ctx.user_id
-    my_teams = select(_members.c.team_id).where(
-        _members.c.tenant_id == ctx.tenant_id, _members.c.user_id == ctx.user_id
-    )
-    teammates = select(_members.c.user_id).where(
-        _members.c.tenant_id == ctx.tenant_id, _members.c.team_id.in_(my_teams)
-    )
-    return or_(owner == ctx.user_id, owner.in_(teammates))
-
-
-def scope_condition(table: Table, ctx: RequestContext, scope: str) -> ColumnElement[bool]:
-    """The caller's tenant, narrowed to the records in `scope` (own / team / tenant)."""
-    condition = table.c.tenant_id == ctx.tenant_id
-    if "owner_id" not in table.c:
-        return condition
-    return and_(condition, owner_scope(table.c.owner_id, ctx, scope))
 
 
 class RecordService:
@@ -169,7 +142,7 @@ class RecordService:
             self.visible(ctx, access, "read"), self.table.c.id.in_(list(set(ids)))
         )
         rows = (await conn.execute(stmt)).mappings().all()
-        await self._charge(ctx, conn, access, len(rows), how)
+        await self._after_read(ctx, conn, access, len(rows), how)
         return {row["id"]: self._mask(dict(row), access) for row in rows}
 
     async def read_page(
@@ -183,7 +156,7 @@ class RecordService:
             stmt = stmt.where(self.table.c.id > after)
         stmt = stmt.order_by(self.table.c.id).limit(limit)
         rows = (await conn.execute(stmt)).mappings().all()
-        await self._charge(ctx, conn, access, len(rows), "sync")
+        await self._after_read(ctx, conn, access, len(rows), "sync")
         return [self._mask(dict(row), access) for row in rows]
 
     async def list(self, ctx: RequestContext, query: ListQuery) -> Page:
@@ -235,7 +208,7 @@ class RecordService:
             stmt = stmt.order_by(*(k.desc() if query.descending else k.asc() for k in keys))
             stmt = stmt.limit(query.limit + 1)
             rows = [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
-            await self._charge(ctx, conn, access, min(len(rows), query.limit), "list")
+            await self._after_read(ctx, conn, access, min(len(rows), query.limit), "list")
         next_cursor = None
         if len(rows) > query.limit:
             rows = rows[: query.limit]
@@ -247,12 +220,13 @@ class RecordService:
             )
         return Page(items=[self._mask(r, access) for r in rows], next_cursor=next_cursor)
 
-    async def _charge(
+    async def _after_read(
         self, ctx: RequestContext, conn: AsyncConnection, access: EntityAccess, rows: int, how: str
     ) -> None:
-        """Bulk reads count toward the caller's read budget (see backend/exports/budget.py)."""
-        fields = sorted(access.readable("read"))
-        await charge_bulk_read(ctx, conn, self.spec.name, rows, fields, f"{ctx.channel}:{how}")
+        """A bulk read runs the read hooks (the read budget among them: records/hooks.py)."""
+        fields = tuple(sorted(access.readable("read")))
+        read = BulkRead(self.spec.name, rows, fields, f"{ctx.channel}:{how}")
+        await after_bulk_read(ctx, conn, read)
 
     def _search(self, access: EntityAccess, term: str) -> ColumnElement[bool]:
         readable = access.readable("read")
@@ -292,7 +266,7 @@ class RecordService:
                 .order_by(inner.c[column], inner.c.id)
             )
             rows = (await conn.execute(stmt)).mappings().all()
-            await self._charge(ctx, conn, access, len(rows), "list_by")
+            await self._after_read(ctx, conn, access, len(rows), "list_by")
         grouped: dict[uuid.UUID, Records] = {key: [] for key in keys}
         for row in rows:
             grouped[row[column]].append(self._mask(dict(row), access))
@@ -414,9 +388,9 @@ class RecordService:
                 await record_updated(conn, ctx, self.spec.name, before, row)
                 await self._after_write(conn, ctx, before, row)
             # Changed within the update scope, but shown only within the read scope.
-            wider = access.may("read") and SCOPES.index(access.scopes["update"]) > SCOPES.index(
-                access.scopes["read"]
-            )
+            wider = access.may("read") and RECORD_SCOPES.index(
+                access.scopes["update"]
+            ) > RECORD_SCOPES.index(access.scopes["read"])
             if wider and await self.fetch(conn, self.visible(ctx, access, "read"), key) is None:
                 hidden = {k: v for k, v in row.items() if k in SYSTEM_FIELDS}
                 return {**hidden, WITHHELD: sorted(access.all_fields)}

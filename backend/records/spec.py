@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Table
 
 from backend.records.fields import FieldSpec
+from backend.records.table_check import check_table
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class EntitySpec:
                 raise ValueError(
                     f"{self.name}: relation {relation.column} must be a reference to an entity"
                 )
+        check_table(self)
 
     @property
     def graphql_name(self) -> str:

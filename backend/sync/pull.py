@@ -24,8 +24,9 @@ from backend.context import RequestContext
 from backend.db.base import table_of
 from backend.history.changes import RecordChange
 from backend.policy.access import entity_access
+from backend.policy.record_scope import owner_scope
 from backend.policy.scopes import require_scope
-from backend.records.service import Record, RecordService, owner_scope
+from backend.records.service import Record, RecordService
 from backend.sync.cursor import SyncCursor, invalid_cursor
 from backend.sync.entities import by_history_name, synced
 from backend.sync.visibility import visibility_stamp

@@ -125,11 +125,11 @@ def test_an_entity_added_to_the_registry_is_served_without_graphql_code() -> Non
         MetaData(),
         Column("id", UUID(as_uuid=True), primary_key=True),
         Column("version", Integer),
-        Column("company", String(200)),
+        Column("company", String(200), nullable=False),
         Column("account_id", UUID(as_uuid=True)),
         Column("owner_id", UUID(as_uuid=True)),
-        Column("created_at", DateTime(timezone=True)),
-        Column("updated_at", DateTime(timezone=True)),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
     )
     lead = EntitySpec(
         name="lead",

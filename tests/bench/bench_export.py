@@ -26,7 +26,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-import backend.records.service as record_service
+from backend.exports.read_hook import READ_BUDGET
+from backend.records.hooks import read_hook, register_read_hook
 from tests.bench.inprocess import bench_app
 
 FIELDS = ["id", "first_name", "last_name", "email", "phone", "title", "city"]
@@ -141,7 +142,8 @@ async def run(rows: int, rounds: int, requests: int) -> None:
                 f"{heap:7.1f} MiB  {rss:7.1f} MiB   file {body['file_size'] / 2**20:.1f} MiB"
             )
 
-        charge = getattr(record_service, "charge_bulk_read")  # noqa: B009 - swapped below
+        charge = read_hook(READ_BUDGET)  # swapped for a free hook below
+        assert charge is not None
 
         async def free(*_: Any) -> None:
             return None
@@ -151,11 +153,11 @@ async def run(rows: int, rounds: int, requests: int) -> None:
         uncharged: list[float] = []
         for _ in range(rounds):  # A-B-B-A
             for with_budget in (True, False, False, True):
-                setattr(record_service, "charge_bulk_read", charge if with_budget else free)  # noqa: B010
+                register_read_hook(READ_BUDGET, charge if with_budget else free)
                 (charged if with_budget else uncharged).append(
                     await _list_pages(client, headers, requests)
                 )
-        setattr(record_service, "charge_bulk_read", charge)  # noqa: B010
+        register_read_hook(READ_BUDGET, charge)
         with_ms = statistics.median(charged) * 1e3
         without_ms = statistics.median(uncharged) * 1e3
         print("list 50 contacts       wall per request (median)")

@@ -12,7 +12,7 @@ from typing import Any
 from litestar import Response
 
 from backend.auth.authorize import Redirect, ShowCode, ShowConsent, ShowError, ShowSignIn, Step
-from backend.policy.scopes import SCOPES
+from backend.policy.scopes import OAUTH_SCOPES
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
@@ -45,7 +45,9 @@ def _error(message: str | None) -> str:
 
 
 def _scopes(scopes: list[str]) -> str:
-    items = "".join(f"<li><b>{escape(s)}</b>: {escape(SCOPES.get(s, s))}</li>" for s in scopes)
+    items = "".join(
+        f"<li><b>{escape(s)}</b>: {escape(OAUTH_SCOPES.get(s, s))}</li>" for s in scopes
+    )
     return f"<ul>{items}</ul>" if items else "<p>No access to your data.</p>"
 
 

@@ -1,0 +1,76 @@
+"""An EntitySpec checked against its table when it is built (at import), so a spec that names
+a missing column, or promises what the column cannot hold, fails at start-up with the entity
+and field named, instead of as a 500 on the first request that touches it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Column, String
+
+if TYPE_CHECKING:
+    from backend.records.spec import EntitySpec
+
+
+def _column(spec: EntitySpec, name: str, what: str) -> Column[object]:
+    if name not in spec.table.c:
+        raise ValueError(f"{spec.name}.{name}: {what} names no column of table {spec.table.name}")
+    return spec.table.c[name]
+
+
+def _has_default(column: Column[object]) -> bool:
+    return column.server_default is not None or column.default is not None
+
+
+def _length(column: Column[object]) -> int | None:
+    """A string column's length limit (None: unlimited, as Text)."""
+    return column.type.length if isinstance(column.type, String) else None
+
+
+def check_table(spec: EntitySpec) -> None:
+    """Raise ValueError naming the entity and field where `spec` and its table disagree."""
+    table = spec.table.name
+    for key, field in spec.fields.items():
+        if key != field.name:
+            raise ValueError(f"{spec.name}.{key}: the field is named {field.name!r}")
+        column = _column(spec, field.name, "field")
+        where = f"{spec.name}.{field.name}"
+        if field.required and column.nullable:
+            raise ValueError(f"{where}: required, but column {table}.{column.name} is nullable")
+        if (
+            field.on_create
+            and not field.required
+            and not column.nullable
+            and not _has_default(column)
+        ):
+            raise ValueError(
+                f"{where}: optional on create, but column {table}.{column.name} is NOT NULL "
+                "without a default (make the field required or give the column a default)"
+            )
+        length = _length(column)
+        if field.kind == "choice":
+            if not field.choices:
+                raise ValueError(f"{where}: a choice field without choices")
+            if not isinstance(column.type, String):
+                raise ValueError(f"{where}: a choice field on a non-string column {table}")
+            longest = max(field.choices, key=len)
+            if length is not None and len(longest) > length:
+                raise ValueError(
+                    f"{where}: choice {longest!r} is longer than column {table}.{column.name} "
+                    f"({length} characters)"
+                )
+        elif length is not None and field.max_length is not None and field.max_length > length:
+            raise ValueError(
+                f"{where}: max_length {field.max_length} exceeds column {table}.{column.name} "
+                f"({length} characters)"
+            )
+    for name in spec.search_columns:
+        _column(spec, name, "search column")
+    for name in spec.filter_columns:
+        _column(spec, name, "filter column")
+    for name in spec.sort_columns:
+        if _column(spec, name, "sort column").nullable:
+            # Keyset pagination compares (sort value, id): a NULL would drop rows from pages.
+            raise ValueError(f"{spec.name}.{name}: sort column {table}.{name} is nullable")
+    for name in spec.references:
+        _column(spec, name, "reference")
