@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.auth.admins import require_first_party
-from backend.auth.models import AuthSession, OAuthClient, User
+from backend.auth.models import AuthSession, OAuthClient
 from backend.auth.opaque import public_client_id
 from backend.auth.origin import Origin
 from backend.auth.refresh import revoke_session
@@ -28,6 +28,7 @@ from backend.db.base import table_of
 from backend.errors import Conflict, NotFound
 from backend.history.events import EventType, record_event
 from backend.policy.admin import lock_admins, require_admin
+from backend.tenants.models import User
 
 _sessions = table_of(AuthSession)
 _clients = table_of(OAuthClient)

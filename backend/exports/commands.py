@@ -9,13 +9,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from backend.auth.models import User
 from backend.db.base import table_of
 from backend.exports.models import Export
 from backend.exports.sweeper import sweep_tenant
 from backend.exports.watermark import trace_file
 from backend.history.audit_tenants import audit_tenants
 from backend.runtime import Services
+from backend.tenants.models import User
 
 Outcome = tuple[dict[str, Any], int]
 _exports, _users = table_of(Export), table_of(User)

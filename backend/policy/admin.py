@@ -16,7 +16,6 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from backend.auth.models import Tenant, User
 from backend.context import RequestContext
 from backend.crm.registry import ENTITIES, entity_fields
 from backend.db.base import table_of
@@ -28,6 +27,7 @@ from backend.policy.builtin import TENANT_ADMIN
 from backend.policy.engine import ACTIONS, SCOPES, TenantPolicy, policies, user_subject
 from backend.policy.models import Role, RoleRule, RoleScope, UserRole
 from backend.policy.scopes import require_scope
+from backend.tenants.models import Tenant, User
 
 _roles, _rules, _scopes = table_of(Role), table_of(RoleRule), table_of(RoleScope)
 _user_roles, _users, _tenants = table_of(UserRole), table_of(User), table_of(Tenant)
