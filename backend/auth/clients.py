@@ -37,7 +37,9 @@ from backend.db.ids import uuid7
 from backend.db.session import Database
 from backend.errors import FieldProblem, NotFound, ValidationFailed
 from backend.history.events import EventType, record_event
-from backend.policy.admin import assign_roles, list_roles, require_admin, set_user_roles
+from backend.policy.admin import require_admin
+from backend.policy.assignments import assign_roles, set_user_roles
+from backend.policy.role_views import list_roles
 from backend.policy.scopes import SCOPES
 from backend.tenants.models import User
 

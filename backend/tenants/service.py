@@ -18,7 +18,7 @@ from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.db.session import Database
 from backend.errors import Conflict, NotFound, ValidationFailed
-from backend.policy.admin import assign_roles
+from backend.policy.assignments import assign_roles
 from backend.policy.builtin import DEFAULT_ROLE, TENANT_ADMIN, seed_builtin_roles
 from backend.tenants.lookup import tenant_id_for_slug
 from backend.tenants.models import Tenant, User
