@@ -64,6 +64,9 @@ def check_id(backup_id: str) -> str:
 
 
 class BackupCatalog:
+    """What every backup job holds (configuration, the app database for audit events), the
+    audit log they share, and the stored backups: list and open."""
+
     def __init__(self, config: BackupConfig, db: Database) -> None:
         self.config = config
         self.db = db  # the app role: audit events

@@ -16,6 +16,8 @@ from backend.history.events import EventType
 
 
 class BackupDrill(BackupRestoring):
+    """Verify a backup (`verify`): a restore into a scratch database, dropped after."""
+
     async def verify(self, backup_id: str) -> RestoreResult:
         scratch = f"caravan_verify_{secrets.token_hex(4)}"
         admin = await asyncpg.connect(pg.with_database(self.config.dump_url, "postgres"))

@@ -13,6 +13,8 @@ from backend.backups.store import ARCHIVE, MANIFEST
 
 
 class BackupPruning(BackupCatalog):
+    """Delete what the retention policy no longer keeps (`prune`)."""
+
     async def prune(self, now: datetime | None = None) -> dict[str, list[str]]:
         now = now or datetime.now(UTC)
         manifests = await self.list_backups()

@@ -42,6 +42,8 @@ class RestoreResult:
 
 
 class BackupRestoring(BackupCatalog):
+    """Restore a backup (`restore`), then compare it with its manifest and check its chains."""
+
     async def restore(
         self,
         backup_id: str,

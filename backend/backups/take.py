@@ -34,6 +34,8 @@ class _Progress:
 
 
 class BackupTaking(BackupCatalog):
+    """Take a backup (`run`): failures are audited, then raised."""
+
     def _retain_until(self) -> datetime | None:
         store = self.config.store
         if not store.locked():

@@ -20,6 +20,8 @@ from backend.policy.admin import admin_policy
 
 
 class ExportApprovals(ExportFiles):
+    """Approve or deny a pending export; read and change the tenant's export rules."""
+
     async def approve(self, ctx: RequestContext, export_id: uuid.UUID | str) -> dict[str, Any]:
         key = export_key(export_id)
         async with ctx.session.transaction() as conn:

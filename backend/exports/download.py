@@ -36,6 +36,8 @@ class LinkGone(CaravanError):
 
 
 class ExportDownloads(ExportRows):
+    """Issue a download link (`link`) and spend one (`download`)."""
+
     async def link(self, ctx: RequestContext, export_id: uuid.UUID | str) -> dict[str, Any]:
         key = export_key(export_id)
         token = new_token(ctx.tenant_id, key)

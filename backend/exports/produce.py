@@ -25,6 +25,8 @@ _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class ExportFiles(ExportRows):
+    """Writes the file of a decided export (at request time, or when an admin approves)."""
+
     async def _generate(
         self,
         ctx: RequestContext,

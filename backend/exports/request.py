@@ -44,6 +44,8 @@ def entity_service(name: str) -> RecordService:
 
 
 class ExportRequests(ExportFiles):
+    """Request an export (`create`) and read exports back (`get`, `list`)."""
+
     async def create(self, ctx: RequestContext, request: ExportRequest) -> dict[str, Any]:
         attempt: dict[str, Any] = {
             "entity": request.entity,
