@@ -22,8 +22,10 @@ from backend.auth import flows
 from backend.auth.clients import Client
 from backend.auth.credentials import PasswordCheck
 from backend.auth.mfa import MfaService
+from backend.auth.oauth_grants import GrantUser
 from backend.auth.oauth_issue import OAuthIssuer, scope_list
-from backend.auth.oauth_server import CaravanServer, GrantUser, HttpRequest
+from backend.auth.oauth_request import HttpRequest
+from backend.auth.oauth_server import CaravanServer
 from backend.auth.throttle import TooManyAttempts
 from backend.db.session import Database
 from backend.errors import Unauthenticated

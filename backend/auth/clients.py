@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from backend.auth.models import AuthSession, OAuthClient, User
+from backend.auth.models import AuthSession, OAuthClient
 from backend.auth.opaque import parse_client_id, public_client_id
 from backend.auth.origin import Origin
 from backend.auth.refresh import revoke_session
@@ -37,8 +37,11 @@ from backend.db.ids import uuid7
 from backend.db.session import Database
 from backend.errors import FieldProblem, NotFound, ValidationFailed
 from backend.history.events import EventType, record_event
-from backend.policy.admin import assign_roles, list_roles, require_admin, set_user_roles
+from backend.policy.admin import require_admin
+from backend.policy.assignments import assign_roles, set_user_roles
+from backend.policy.role_views import list_roles
 from backend.policy.scopes import OAUTH_SCOPES
+from backend.tenants.models import User
 
 _clients = table_of(OAuthClient)
 _users = table_of(User)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from backend.auth.models import User
 from backend.auth.origin import Origin
 from backend.auth.passwords import MAX_PASSWORD_LENGTH, verify_password
 from backend.auth.throttle import Throttle, TooManyAttempts, sign_in_keys
@@ -23,6 +22,7 @@ from backend.db.session import Database
 from backend.errors import Unauthenticated
 from backend.history.events import EventType, record_event_now
 from backend.tenants.lookup import tenant_id_for_slug
+from backend.tenants.models import User
 
 _users = table_of(User)
 BAD_CREDENTIALS = "the tenant, email or password is wrong"

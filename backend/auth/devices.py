@@ -5,7 +5,7 @@ Revoking a session kills its refresh tokens and the access tokens issued for it 
 backend/auth/revocation.py). An admin revoking all of a user's sessions, or deactivating the
 user, also deletes the user's calendar feed (its URL answers 404 from then on, and stays dead
 after a reactivation). Deactivating the tenant's last active admin is refused (409
-`last_admin`), under the same per-tenant lock as demoting one (backend/policy/admin.py).
+`last_admin`), under the same per-tenant lock as demoting one (backend/policy/last_admin.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.auth.admins import require_first_party
-from backend.auth.models import AuthSession, OAuthClient, User
+from backend.auth.models import AuthSession, OAuthClient
 from backend.auth.opaque import public_client_id
 from backend.auth.origin import Origin
 from backend.auth.refresh import revoke_session
@@ -27,7 +27,9 @@ from backend.context import RequestContext
 from backend.db.base import table_of
 from backend.errors import Conflict, NotFound
 from backend.history.events import EventType, record_event
-from backend.policy.admin import lock_admins, require_admin
+from backend.policy.admin import require_admin
+from backend.policy.last_admin import lock_admins
+from backend.tenants.models import User
 
 _sessions = table_of(AuthSession)
 _clients = table_of(OAuthClient)

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.auth import totp
 from backend.auth.admins import is_tenant_admin, require_first_party
-from backend.auth.models import RecoveryCode, Tenant, TotpFactor, User
+from backend.auth.models import RecoveryCode, TotpFactor
 from backend.auth.origin import Origin
 from backend.auth.secretbox import SecretBox
 from backend.auth.throttle import Throttle, TooManyAttempts, mfa_keys
@@ -35,6 +35,7 @@ from backend.db.session import Database
 from backend.errors import CaravanError, Conflict, NotFound, Unauthenticated, ValidationFailed
 from backend.history.events import EventType, record_event, record_event_now
 from backend.policy.admin import require_admin
+from backend.tenants.models import Tenant, User
 
 _totp = table_of(TotpFactor)
 _recovery = table_of(RecoveryCode)

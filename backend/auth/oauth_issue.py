@@ -17,7 +17,6 @@ from sqlalchemy import select
 from backend.auth import codes
 from backend.auth.admins import is_tenant_admin
 from backend.auth.clients import REFRESH_TOKEN, Client
-from backend.auth.models import User
 from backend.auth.origin import Origin
 from backend.auth.refresh import NewSession, Rotated, UserInactive, start_session
 from backend.auth.tokens import AccessTokens
@@ -25,6 +24,7 @@ from backend.context import Principal
 from backend.db.base import table_of
 from backend.db.session import Database
 from backend.history.events import EventType, record_event
+from backend.tenants.models import User
 
 _users = table_of(User)
 IDENTITY_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})

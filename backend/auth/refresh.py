@@ -19,7 +19,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.auth import retention
-from backend.auth.models import AuthSession, RefreshToken, User
+from backend.auth.models import AuthSession, RefreshToken
 from backend.auth.opaque import digest, new_credential, tenant_of
 from backend.auth.origin import Origin
 from backend.auth.revocation import revoke_sessions
@@ -27,6 +27,7 @@ from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.db.session import Database
 from backend.history.events import EventType, record_event
+from backend.tenants.models import User
 
 _sessions = table_of(AuthSession)
 _refresh = table_of(RefreshToken)

@@ -20,7 +20,6 @@ from sqlalchemy import select
 from backend.auth import flows
 from backend.auth.credentials import PasswordCheck, bad_credentials
 from backend.auth.mfa import Enrollment, MfaService, invalid_sign_in_code
-from backend.auth.models import User
 from backend.auth.origin import Origin
 from backend.auth.refresh import (
     NewSession,
@@ -36,6 +35,7 @@ from backend.db.base import table_of
 from backend.db.session import Database
 from backend.errors import Unauthenticated
 from backend.history.events import EventType, record_event
+from backend.tenants.models import User
 
 MAX_DEVICE_NAME = 200
 _users = table_of(User)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlparse
 
+from backend.backups.catalog import BackupConfig
 from backend.backups.masterkey import master_key
 from backend.backups.retention import Policy
-from backend.backups.service import BackupConfig, BackupService
+from backend.backups.service import BackupService
 from backend.backups.store import open_store
 from backend.db.embedded import SUPERUSER
 from backend.db.session import Database

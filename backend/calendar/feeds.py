@@ -19,7 +19,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from backend.auth.models import User
 from backend.calendar.ical import calendar
 from backend.calendar.models import CalendarFeed
 from backend.context import Principal, RequestContext
@@ -31,6 +30,7 @@ from backend.errors import Forbidden, NotFound
 from backend.history.events import EventType, record_event
 from backend.records.listing import MAX_LIMIT, build_list_query
 from backend.records.service import Record
+from backend.tenants.models import User
 
 MAX_ITEMS = 1000  # the most recently changed activities a feed carries
 _TOKEN = re.compile(r"^([0-9a-f]{32})([A-Za-z0-9_-]{43})$")

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from backend.auth.models import Tenant
 from backend.context import RequestContext
 from backend.crm.registry import ENTITIES, entity_fields
 from backend.custom_fields.definition import (
@@ -35,6 +34,7 @@ from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.history.events import EventType
 from backend.policy.access import SYSTEM_FIELDS
 from backend.policy.admin import admin_policy, policy_event
+from backend.tenants.models import Tenant
 
 _fields, _tenants = table_of(CustomField), table_of(Tenant)
 _LENGTH_TYPES = ("text", "long_text", "email", "phone", "url")

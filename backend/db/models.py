@@ -8,11 +8,9 @@ from backend.auth.models import (
     RecoveryCode,
     RefreshToken,
     SigningKey,
-    Tenant,
     ThrottleCounter,
     TokenRevocation,
     TotpFactor,
-    User,
 )
 from backend.calendar.models import CalendarFeed
 from backend.crm.accounts.models import Account
@@ -29,6 +27,7 @@ from backend.idempotency.models import IdempotencyKey
 from backend.lookup.models import PhoneNumber
 from backend.policy.models import Role, RoleRule, RoleScope, Team, TeamMember, UserRole
 from backend.sync.models import SyncDevice, SyncOutcome
+from backend.tenants.models import Tenant, User
 
 __all__ = [
     "Account",

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from backend.auth.models import User
 from backend.commandline import Command, print_json, with_services
 from backend.db.base import table_of
 from backend.exports.models import Export
@@ -18,6 +17,7 @@ from backend.exports.sweeper import sweep_tenant
 from backend.exports.watermark import trace_file
 from backend.history.audit_tenants import audit_tenants
 from backend.settings import Settings
+from backend.tenants.models import User
 
 if TYPE_CHECKING:
     from backend.runtime import Services

@@ -18,7 +18,6 @@ from joserfc.jwk import ECKey
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from backend.auth.models import Tenant
 from backend.db.base import table_of
 from backend.db.session import Database
 from backend.errors import ValidationFailed
@@ -26,6 +25,7 @@ from backend.history.checkpoints import PRUNE, CheckpointStore, sign
 from backend.history.events import EventType, record_event
 from backend.history.sealer import SOURCES, chain_head
 from backend.history.seals import EVENT, HISTORY, seals
+from backend.tenants.models import Tenant
 
 _tenants = table_of(Tenant)
 MAX_DAYS = 36500

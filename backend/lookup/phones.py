@@ -11,7 +11,6 @@ import phonenumbers
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from backend.auth.models import Tenant
 from backend.context import RequestContext
 from backend.crm.accounts.models import Account
 from backend.crm.contacts.models import Contact
@@ -21,6 +20,7 @@ from backend.db.ids import uuid7
 from backend.lookup.models import PhoneNumber
 from backend.records.service import Record
 from backend.records.spec import EntitySpec
+from backend.tenants.models import Tenant
 
 DEFAULT_REGION = "US"
 # What the migration backfills; the write hook reads an entity's phone fields from its spec.

@@ -30,9 +30,6 @@ MODEL_PATH = POLICY_DIR / "model.conf"
 ACTIONS = ("read", "create", "update", "delete", "export", "read_history")
 # The record scopes a role may hold per entity, narrowest first (as SQL: record_scope.py).
 RECORD_SCOPES = ("own", "team", "tenant")
-# The old name, still imported by backend/policy/admin.py: drop it once that imports
-# RECORD_SCOPES (left alone here while that file is split).
-SCOPES = RECORD_SCOPES
 MAX_CACHED_TENANTS = 1024
 
 _roles, _rules = table_of(Role), table_of(RoleRule)

@@ -10,7 +10,8 @@ from backend.crm.registry import ENTITIES, entity_fields
 from backend.custom_fields.definition import CustomFieldDef
 from backend.errors import NotFound
 from backend.policy.access import SYSTEM_FIELDS, custom_allowed
-from backend.policy.admin import admin_policy, require_user
+from backend.policy.admin import admin_policy
+from backend.policy.assignments import require_user
 from backend.policy.engine import (
     ACTIONS,
     RECORD_SCOPES,

@@ -23,10 +23,6 @@ OAUTH_SCOPES = {
     "admin": "Administer the tenant (users, roles, apps)",
 }
 
-# The old name, still imported by backend/auth/oauth_server.py: drop it once that imports
-# OAUTH_SCOPES (left alone here while that file is split).
-SCOPES = OAUTH_SCOPES
-
 # Which scope an action on tenant data needs.
 ACTION_SCOPES = {
     "read": "crm.read",

@@ -9,7 +9,6 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from backend.auth.models import User
 from backend.context import RequestContext
 from backend.db.base import table_of
 from backend.db.ids import uuid7
@@ -17,6 +16,7 @@ from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.history.events import EventType
 from backend.policy.admin import admin_policy, policy_event
 from backend.policy.models import Team, TeamMember
+from backend.tenants.models import User
 
 _teams, _members, _users = table_of(Team), table_of(TeamMember), table_of(User)
 

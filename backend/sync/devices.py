@@ -20,13 +20,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.auth.admins import require_first_party
-from backend.auth.models import User
 from backend.context import RequestContext
 from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.errors import BadRequest, NotFound
 from backend.policy.admin import require_admin
 from backend.sync.models import SyncDevice
+from backend.tenants.models import User
 
 _devices = table_of(SyncDevice)
 _users = table_of(User)

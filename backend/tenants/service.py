@@ -13,15 +13,15 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from backend.auth.models import Tenant, User
 from backend.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
 from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.db.session import Database
 from backend.errors import Conflict, NotFound, ValidationFailed
-from backend.policy.admin import assign_roles
+from backend.policy.assignments import assign_roles
 from backend.policy.builtin import DEFAULT_ROLE, TENANT_ADMIN, seed_builtin_roles
 from backend.tenants.lookup import tenant_id_for_slug
+from backend.tenants.models import Tenant, User
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 

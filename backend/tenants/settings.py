@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
-from backend.auth.models import Tenant
 from backend.context import RequestContext
 from backend.db.base import table_of
 from backend.errors import ValidationFailed
 from backend.history.events import EventType, record_event
 from backend.lookup.phones import reindex_phones, valid_region
 from backend.policy.admin import admin_policy
+from backend.tenants.models import Tenant
 
 _tenants = table_of(Tenant)
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy import select
 
-from backend.auth.models import User
 from backend.db.base import table_of
 from backend.policy.builtin import TENANT_ADMIN
 from backend.policy.models import Role, UserRole
 from backend.runtime import Services
+from backend.tenants.models import User
 from tests.conftest import TenantUser, gql, new_tenant
 from tests.security.oauth_helpers import register
 from tests.security.policy_helpers import assert_problem, role_ids, user_with_roles

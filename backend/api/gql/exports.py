@@ -16,7 +16,8 @@ from backend.api.gql.context import GraphQLContext
 from backend.api.gql.payloads import FieldError, payload_call
 from backend.crm.registry import ENTITIES
 from backend.errors import NotFound
-from backend.exports.service import ExportRequest, ExportService
+from backend.exports.request import ExportRequest
+from backend.exports.service import ExportService
 
 GqlInfo = Info[GraphQLContext, None]
 _CAMEL = re.compile(r"(?<!^)([A-Z])")

@@ -10,7 +10,7 @@ from strawberry.types import Info
 from backend.api.gql.context import GraphQLContext
 from backend.api.gql.payloads import FieldError, payload_call
 from backend.errors import ValidationFailed
-from backend.policy import admin, explain, teams
+from backend.policy import assignments, explain, role_views, roles, rules, teams
 
 GqlInfo = Info[GraphQLContext, None]
 
@@ -23,7 +23,7 @@ class PolicyRule:
     action: str
 
     @classmethod
-    def of(cls, rule: admin.RuleView) -> PolicyRule:
+    def of(cls, rule: role_views.RuleView) -> PolicyRule:
         return cls(
             id=strawberry.ID(str(rule.id)),
             effect=rule.effect,
@@ -50,7 +50,7 @@ class Role:
     )
 
     @classmethod
-    def of(cls, view: admin.RoleView) -> Role:
+    def of(cls, view: role_views.RoleView) -> Role:
         return cls(
             id=strawberry.ID(str(view.id)),
             name=view.name,
@@ -223,7 +223,7 @@ def _uuid(value: str, field: str) -> uuid.UUID:
 class PolicyQuery:
     @strawberry.field(description="The tenant's roles (tenant admins)")  # type: ignore[untyped-decorator]
     async def roles(self, info: GqlInfo) -> list[Role]:
-        return [Role.of(r) for r in await admin.list_roles(info.context.require())]
+        return [Role.of(r) for r in await role_views.list_roles(info.context.require())]
 
     @strawberry.field(description="The tenant's teams (tenant admins)")  # type: ignore[untyped-decorator]
     async def teams(self, info: GqlInfo) -> list[Team]:
@@ -245,7 +245,7 @@ class PolicyMutation:
         ctx = info.context.require()
         view, errors = await payload_call(
             info,
-            lambda: admin.create_role(
+            lambda: roles.create_role(
                 ctx,
                 name=input.name,
                 description=input.description,
@@ -260,7 +260,7 @@ class PolicyMutation:
         ctx = info.context.require()
         view, errors = await payload_call(
             info,
-            lambda: admin.update_role(
+            lambda: roles.update_role(
                 ctx, _uuid(input.id, "id"), name=input.name, description=input.description
             ),
         )
@@ -269,7 +269,7 @@ class PolicyMutation:
     @strawberry.mutation
     async def delete_role(self, info: GqlInfo, id: strawberry.ID) -> DeletedPayload:
         ctx = info.context.require()
-        _, errors = await payload_call(info, lambda: admin.delete_role(ctx, _uuid(id, "id")))
+        _, errors = await payload_call(info, lambda: roles.delete_role(ctx, _uuid(id, "id")))
         return DeletedPayload(deleted_id=None if errors else id, errors=errors)
 
     @strawberry.mutation
@@ -277,7 +277,7 @@ class PolicyMutation:
         ctx = info.context.require()
         rule, errors = await payload_call(
             info,
-            lambda: admin.grant(
+            lambda: rules.grant(
                 ctx,
                 _uuid(input.role_id, "roleId"),
                 effect=input.effect,
@@ -294,7 +294,7 @@ class PolicyMutation:
         ctx = info.context.require()
         _, errors = await payload_call(
             info,
-            lambda: admin.revoke(
+            lambda: rules.revoke(
                 ctx, _uuid(input.role_id, "roleId"), _uuid(input.rule_id, "ruleId")
             ),
         )
@@ -305,7 +305,7 @@ class PolicyMutation:
         ctx = info.context.require()
         view, errors = await payload_call(
             info,
-            lambda: admin.set_scope(
+            lambda: rules.set_scope(
                 ctx, _uuid(input.role_id, "roleId"), entity=input.entity, scope=input.scope
             ),
         )
@@ -316,7 +316,7 @@ class PolicyMutation:
         ctx = info.context.require()
         views, errors = await payload_call(
             info,
-            lambda: admin.set_user_roles(
+            lambda: assignments.set_user_roles(
                 ctx,
                 _uuid(input.user_id, "userId"),
                 [_uuid(r, "roleIds") for r in input.role_ids],

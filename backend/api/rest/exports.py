@@ -11,8 +11,9 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 
 from backend.context import RequestContext
+from backend.exports.request import ExportRequest
 from backend.exports.rules import RuleSet
-from backend.exports.service import ExportRequest, ExportService
+from backend.exports.service import ExportService
 
 Ctx = NamedDependency[RequestContext]
 

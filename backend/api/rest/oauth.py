@@ -18,8 +18,9 @@ from backend.api.auth_header import bearer_token
 from backend.api.origin import request_origin
 from backend.api.rest.oauth_pages import render
 from backend.auth.authorize import ShowError
+from backend.auth.oauth_discovery import server_metadata
 from backend.auth.oauth_issue import userinfo
-from backend.auth.oauth_server import HttpRequest, Reply, server_metadata
+from backend.auth.oauth_request import HttpRequest, Reply
 from backend.errors import Unauthenticated
 from backend.runtime import Services
 

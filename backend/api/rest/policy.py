@@ -14,7 +14,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from backend.context import RequestContext
 from backend.errors import ValidationFailed
-from backend.policy import admin, explain, teams
+from backend.policy import assignments, explain, role_views, roles, rules, teams
 
 Ctx = NamedDependency[RequestContext]
 RoleId = FromPath[uuid.UUID]
@@ -54,7 +54,7 @@ class TeamMembersBody(msgspec.Struct, forbid_unknown_fields=True):
     user_ids: list[uuid.UUID]
 
 
-def _role(view: admin.RoleView) -> dict[str, Any]:
+def _role(view: role_views.RoleView) -> dict[str, Any]:
     return asdict(view)
 
 
@@ -64,11 +64,11 @@ class RolesController(Controller):
 
     @get("/", summary="List the tenant's roles with their rules and scopes (admins)")
     async def list_roles(self, ctx: Ctx) -> dict[str, Any]:
-        return {"items": [_role(r) for r in await admin.list_roles(ctx)], "next": None}
+        return {"items": [_role(r) for r in await role_views.list_roles(ctx)], "next": None}
 
     @post("/", summary="Create a custom role")
     async def create_role(self, ctx: Ctx, data: JSONBody[RoleCreate]) -> dict[str, Any]:
-        view = await admin.create_role(
+        view = await roles.create_role(
             ctx,
             name=data.name,
             description=data.description,
@@ -79,36 +79,36 @@ class RolesController(Controller):
 
     @get("/{role_id:uuid}", summary="One role")
     async def get_role(self, ctx: Ctx, role_id: RoleId) -> dict[str, Any]:
-        return _role(await admin.get_role(ctx, role_id))
+        return _role(await role_views.get_role(ctx, role_id))
 
     @patch("/{role_id:uuid}", summary="Rename a custom role or change its description")
     async def update_role(
         self, ctx: Ctx, role_id: RoleId, data: JSONBody[RoleUpdate]
     ) -> dict[str, Any]:
         return _role(
-            await admin.update_role(ctx, role_id, name=data.name, description=data.description)
+            await roles.update_role(ctx, role_id, name=data.name, description=data.description)
         )
 
     @delete("/{role_id:uuid}", summary="Delete a custom role", status_code=204)
     async def delete_role(self, ctx: Ctx, role_id: RoleId) -> None:
-        await admin.delete_role(ctx, role_id)
+        await roles.delete_role(ctx, role_id)
 
     @post("/{role_id:uuid}/rules", summary="Grant (allow) or deny an action on an object")
     async def grant(self, ctx: Ctx, role_id: RoleId, data: JSONBody[RuleBody]) -> dict[str, Any]:
-        rule = await admin.grant(
+        rule = await rules.grant(
             ctx, role_id, effect=data.effect, obj=data.object, action=data.action
         )
         return asdict(rule)
 
     @delete("/{role_id:uuid}/rules/{rule_id:uuid}", summary="Remove a rule", status_code=204)
     async def revoke(self, ctx: Ctx, role_id: RoleId, rule_id: FromPath[uuid.UUID]) -> None:
-        await admin.revoke(ctx, role_id, rule_id)
+        await rules.revoke(ctx, role_id, rule_id)
 
     @put("/{role_id:uuid}/scopes/{entity:str}", summary="Set the role's record scope on an entity")
     async def set_scope(
         self, ctx: Ctx, role_id: RoleId, entity: FromPath[str], data: JSONBody[ScopeBody]
     ) -> dict[str, Any]:
-        return _role(await admin.set_scope(ctx, role_id, entity=entity, scope=data.scope))
+        return _role(await rules.set_scope(ctx, role_id, entity=entity, scope=data.scope))
 
 
 class UserAccessController(Controller):
@@ -117,14 +117,14 @@ class UserAccessController(Controller):
 
     @get("/{user_id:uuid}/roles", summary="A user's roles (yours, or anyone's for admins)")
     async def get_roles(self, ctx: Ctx, user_id: FromPath[uuid.UUID]) -> dict[str, Any]:
-        return {"items": [_role(r) for r in await admin.user_roles(ctx, user_id)]}
+        return {"items": [_role(r) for r in await assignments.user_roles(ctx, user_id)]}
 
     @put("/{user_id:uuid}/roles", summary="Replace a user's roles (admins)")
     async def set_roles(
         self, ctx: Ctx, user_id: FromPath[uuid.UUID], data: JSONBody[UserRolesBody]
     ) -> dict[str, Any]:
-        roles = await admin.set_user_roles(ctx, user_id, data.role_ids)
-        return {"items": [_role(r) for r in roles]}
+        held = await assignments.set_user_roles(ctx, user_id, data.role_ids)
+        return {"items": [_role(r) for r in held]}
 
     @get(
         "/{user_id:uuid}/effective-permissions",

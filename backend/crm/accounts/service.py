@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from backend.auth.models import User
 from backend.crm.accounts.models import Account
 from backend.crm.address import ADDRESS_FIELDS
 from backend.db.base import table_of
@@ -10,6 +9,7 @@ from backend.lookup.phones import index_phones
 from backend.records.fields import OWNER, FieldSpec
 from backend.records.service import RecordService
 from backend.records.spec import EntitySpec
+from backend.tenants.models import User
 
 ACCOUNT = EntitySpec(
     name="account",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from backend.auth.models import User
 from backend.context import RequestContext
 from backend.crm.accounts.service import ACCOUNT
 from backend.crm.activities.models import KINDS, MAX_REMIND_MINUTES, Activity
@@ -15,6 +14,7 @@ from backend.errors import ValidationFailed
 from backend.records.fields import OWNER, FieldSpec
 from backend.records.service import Record, RecordService
 from backend.records.spec import EntitySpec, Relation
+from backend.tenants.models import User
 
 ACTIVITY = EntitySpec(
     name="activity",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from backend.auth.models import User
 from backend.crm.accounts.service import ACCOUNT
 from backend.crm.address import ADDRESS_FIELDS
 from backend.crm.contacts.models import Contact
@@ -11,6 +10,7 @@ from backend.lookup.phones import index_phones
 from backend.records.fields import OWNER, FieldSpec
 from backend.records.service import RecordService
 from backend.records.spec import EntitySpec, Relation
+from backend.tenants.models import User
 
 CONTACT = EntitySpec(
     name="contact",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from backend.auth.models import User
 from backend.crm.accounts.service import ACCOUNT
 from backend.crm.contacts.service import CONTACT
 from backend.crm.opportunities.models import STAGES, Opportunity
@@ -10,6 +9,7 @@ from backend.db.base import table_of
 from backend.records.fields import OWNER, FieldSpec
 from backend.records.service import RecordService
 from backend.records.spec import EntitySpec, Relation
+from backend.tenants.models import User
 
 MAX_MONEY = 999_999_999_999  # Numeric(14, 2)
 
