@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.agenda.models import ReminderDismissal
-from backend.agenda.timing import REMINDER_FIELDS, readable, remind_time, reminds_at, scheduled_at
+from backend.agenda.timing import is_open, remind_time, reminds_at, scheduled_at
 from backend.context import RequestContext
 from backend.crm.activities.service import activities
 from backend.db.base import table_of
@@ -59,10 +59,8 @@ def _own(ctx: RequestContext) -> Any:
 
 def _reminder(record: Record) -> Reminder | None:
     """The record's reminder, placed from the fields the caller may read (or None)."""
-    if not readable(record, REMINDER_FIELDS) or record.get("completed_at") is not None:
-        return None
     remind_at = reminds_at(record)
-    if remind_at is None:
+    if remind_at is None or not is_open(record):
         return None
     at = remind_at + timedelta(minutes=record["remind_minutes_before"])
     return Reminder(remind_at=remind_at, at=at, activity=record)

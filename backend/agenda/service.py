@@ -13,9 +13,8 @@ from sqlalchemy import and_, or_, select
 
 from backend.agenda.timing import (
     AGENDA_KINDS,
-    PLACEMENT_FIELDS,
     happens_at,
-    readable,
+    is_open,
     scheduled_at,
 )
 from backend.agenda.window import Window, agenda_window
@@ -45,13 +44,11 @@ class Agenda:
 
 
 def _place(record: Record, window: Window) -> AgendaItem | None:
-    if record.get("kind") not in AGENDA_KINDS or not readable(record, PLACEMENT_FIELDS):
-        return None
     at = happens_at(record)
-    if at is None or at >= window.end:
+    if record.get("kind") not in AGENDA_KINDS or at is None or at >= window.end:
         return None
     overdue = at < window.start
-    if overdue and (record["kind"] != "task" or record.get("completed_at") is not None):
+    if overdue and (record["kind"] != "task" or not is_open(record)):
         return None
     return AgendaItem(kind=record["kind"], at=at, overdue=overdue, activity=record)
 

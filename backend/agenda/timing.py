@@ -28,26 +28,35 @@ _lead = func.make_interval(
 )
 remind_time: ColumnElement[Any] = scheduled_at - _lead
 
-# The fields a record's placement reads: when the caller's roles withhold one, the record is
-# left out (placing it would reveal the hidden value).
-PLACEMENT_FIELDS = frozenset({"kind", "starts_at", "due_at", "completed_at"})
-REMINDER_FIELDS = PLACEMENT_FIELDS | {"remind_minutes_before"}
 
-
-def readable(record: Record, fields: frozenset[str]) -> bool:
-    return not fields & set(record.get(WITHHELD, ()))
+def withheld(record: Record, name: str) -> bool:
+    return name in record.get(WITHHELD, ())
 
 
 def happens_at(record: Record) -> datetime | None:
+    """As the caller may read it: a time decided by a withheld field is not known (placing the
+    record would reveal the hidden value)."""
+    if withheld(record, "kind"):
+        return None
     first, second = (
         ("due_at", "starts_at") if record.get("kind") == "task" else ("starts_at", "due_at")
     )
-    moment = record.get(first) or record.get(second)
-    return moment if isinstance(moment, datetime) else None
+    for name in (first, second):
+        if withheld(record, name):
+            return None
+        moment = record.get(name)
+        if isinstance(moment, datetime):
+            return moment
+    return None
+
+
+def is_open(record: Record) -> bool:
+    """Not done, as far as the caller may tell (a withheld completed_at is not open)."""
+    return not withheld(record, "completed_at") and record.get("completed_at") is None
 
 
 def reminds_at(record: Record) -> datetime | None:
     at, minutes = happens_at(record), record.get("remind_minutes_before")
-    if at is None or not isinstance(minutes, int):
+    if at is None or withheld(record, "remind_minutes_before") or not isinstance(minutes, int):
         return None
     return at - timedelta(minutes=minutes)
