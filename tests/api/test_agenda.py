@@ -20,9 +20,7 @@ AUCKLAND, LOS_ANGELES = "Pacific/Auckland", "America/Los_Angeles"
 MINUTE = timedelta(minutes=1)
 
 
-async def _agenda(
-    client: httpx.AsyncClient, user: TenantUser, **params: str
-) -> dict[str, Any]:
+async def _agenda(client: httpx.AsyncClient, user: TenantUser, **params: str) -> dict[str, Any]:
     got = await client.get("/api/v1/agenda", params=params, headers=user.headers)
     assert got.status_code == 200, got.text
     body: dict[str, Any] = got.json()
@@ -113,7 +111,9 @@ async def test_overdue_open_tasks_are_included_and_others_are_not(
         due_at=base - timedelta(5),
         completed_at=base - timedelta(1),
     )
-    await activity(client, rep, kind="meeting", subject="past meeting", starts_at=base - timedelta(5))
+    await activity(
+        client, rep, kind="meeting", subject="past meeting", starts_at=base - timedelta(5)
+    )
     await activity(client, rep, kind="task", subject="no date")
     await activity(client, rep, kind="email", subject="an email", starts_at=base)
     await activity(client, rep, kind="note", subject="a note", due_at=base)
@@ -130,7 +130,9 @@ async def test_overdue_open_tasks_are_included_and_others_are_not(
     )
     await activity(client, rep, kind="call", subject="next week", starts_at=base + timedelta(7))
     # Not the rep's: another rep's, and the admin's (who may read the rep's, but it is theirs).
-    await activity(client, other, kind="task", subject="other's overdue", due_at=base - timedelta(5))
+    await activity(
+        client, other, kind="task", subject="other's overdue", due_at=base - timedelta(5)
+    )
     await activity(client, admin, kind="meeting", subject="admin's meeting", starts_at=base)
     body = await _agenda(client, rep, **week)
     assert [(i["activity"]["subject"], i["overdue"]) for i in body["items"]] == [
@@ -197,7 +199,9 @@ async def test_other_tenants_activities_are_never_on_the_agenda(
 ) -> None:
     admin = await new_tenant(services, client, "agendaiso")
     await activity(client, admin, kind="meeting", subject="alpha", starts_at="2027-06-01T09:00:00Z")
-    await activity(client, tenant_b, kind="meeting", subject="bravo", starts_at="2027-06-01T09:00:00Z")
+    await activity(
+        client, tenant_b, kind="meeting", subject="bravo", starts_at="2027-06-01T09:00:00Z"
+    )
     day = {"from": "2027-06-01", "to": "2027-06-01"}
     assert _subjects(await _agenda(client, admin, **day)) == ["alpha"]
     assert "alpha" not in _subjects(await _agenda(client, tenant_b, **day))

@@ -40,7 +40,7 @@ Agenda: Any = _type(
         "to": datetime,
         "time_zone": str,
         "truncated": bool,
-        "items": list[AgendaItem],  # type: ignore[valid-type]
+        "items": list[AgendaItem],
     },
     {
         "from_": strawberry.field(name="from", description="Window start, in your time zone."),
@@ -112,7 +112,7 @@ class AgendaQuery:
     )
     due_reminders: Any = strawberry.field(
         resolver=resolve_due_reminders,
-        graphql_type=list[DueReminder],  # type: ignore[valid-type]
+        graphql_type=list[DueReminder],
         description="Your reminders whose time has come and that you have not dismissed.",
     )
 
