@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.agenda.timing import (
     AGENDA_KINDS,
@@ -23,7 +24,8 @@ from backend.crm.activities.service import activities
 from backend.profile.zones import user_zone, zone
 from backend.records.service import Record
 
-MAX_ITEMS = 500
+MAX_ITEMS = 500  # in the window
+MAX_OVERDUE = 100  # the most recently due of the overdue tasks
 _a = activities.table
 
 
@@ -40,7 +42,9 @@ class Agenda:
     window: Window
     time_zone: str
     items: list[AgendaItem]
-    truncated: bool  # more than MAX_ITEMS matched: the latest were left out
+    # More matched than one answer carries: the latest in the window, or the oldest overdue
+    # tasks, were left out.
+    truncated: bool
 
 
 def _place(record: Record, window: Window) -> AgendaItem | None:
@@ -53,6 +57,12 @@ def _place(record: Record, window: Window) -> AgendaItem | None:
     return AgendaItem(kind=record["kind"], at=at, overdue=overdue, activity=record)
 
 
+async def _ids(conn: AsyncConnection, stmt: Select[Any], limit: int) -> tuple[list[Any], bool]:
+    """The first `limit` ids, and whether there were more."""
+    ids = list((await conn.execute(stmt.limit(limit + 1))).scalars())
+    return ids[:limit], len(ids) > limit
+
+
 async def agenda(
     ctx: RequestContext, raw_from: str | None, raw_to: str | None, now: datetime | None = None
 ) -> Agenda:
@@ -60,28 +70,34 @@ async def agenda(
         await activities.access(ctx, conn, "read")  # refused before anything is selected
         zone_name = await user_zone(conn, ctx.user_id)
         window = agenda_window(raw_from, raw_to, zone(zone_name), now or datetime.now(UTC))
-        in_window = and_(scheduled_at >= window.start, scheduled_at < window.end)
-        overdue = and_(
-            _a.c.kind == "task", _a.c.completed_at.is_(None), scheduled_at < window.start
+        mine = select(_a.c.id).where(
+            _a.c.tenant_id == ctx.tenant_id,
+            _a.c.owner_id == ctx.user_id,
+            _a.c.kind.in_(AGENDA_KINDS),
         )
-        stmt = (
-            select(_a.c.id)
-            .where(
-                _a.c.tenant_id == ctx.tenant_id,
-                _a.c.owner_id == ctx.user_id,
-                _a.c.kind.in_(AGENDA_KINDS),
-                or_(in_window, overdue),
-            )
-            .order_by(scheduled_at, _a.c.id)
-            .limit(MAX_ITEMS + 1)
+        # Two selections, so that a long tail of old tasks cannot crowd out the window.
+        in_window, more_in_window = await _ids(
+            conn,
+            mine.where(scheduled_at >= window.start, scheduled_at < window.end).order_by(
+                scheduled_at, _a.c.id
+            ),
+            MAX_ITEMS,
         )
-        ids = list((await conn.execute(stmt)).scalars())
-        records = await activities.read_many(ctx, conn, ids[:MAX_ITEMS], "agenda")
-    placed = (_place(records[i], window) for i in ids[:MAX_ITEMS] if i in records)
+        overdue, more_overdue = await _ids(
+            conn,
+            mine.where(
+                _a.c.kind == "task", _a.c.completed_at.is_(None), scheduled_at < window.start
+            ).order_by(scheduled_at.desc(), _a.c.id),  # the most recently due first
+            MAX_OVERDUE,
+        )
+        ids = overdue + in_window
+        records = await activities.read_many(ctx, conn, ids, "agenda")
+    placed = (_place(records[i], window) for i in ids if i in records)
     items = sorted(
         (p for p in placed if p is not None), key=lambda p: (p.at, str(p.activity["id"]))
     )
-    return Agenda(window=window, time_zone=zone_name, items=items, truncated=len(ids) > MAX_ITEMS)
+    truncated = more_in_window or more_overdue
+    return Agenda(window=window, time_zone=zone_name, items=items, truncated=truncated)
 
 
 def agenda_body(found: Agenda) -> dict[str, Any]:

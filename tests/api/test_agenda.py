@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from backend.agenda.service import MAX_OVERDUE
 from backend.runtime import Services
 from tests.api.agenda_helpers import activity, assign_role, set_zone
 from tests.conftest import TenantUser, gql, new_tenant, new_user
@@ -236,7 +237,7 @@ async def test_the_longest_window_is_92_days(
 ) -> None:
     body = await _agenda(client, tenant_a, **{"from": "2027-01-01", "to": "2027-04-02"})
     assert date.fromisoformat(body["to"][:10]) - date.fromisoformat(body["from"][:10]) == (
-        timedelta(days=91 + 1)
+        timedelta(days=92)  # 2027-01-01 00:00 to 2027-04-03 00:00
     )
     assert (await client.get("/api/v1/agenda")).status_code == 401
 
@@ -269,3 +270,21 @@ async def test_graphql_agenda_matches_rest(services: Services, client: httpx.Asy
     assert bad["errors"][0]["extensions"]["field"] == "to"
     unknown = await gql(client, admin, AGENDA, {"from": "soon"})
     assert unknown["errors"][0]["extensions"]["field"] == "from"
+
+
+async def test_old_overdue_tasks_do_not_crowd_out_the_window(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "agendacap")
+    base = datetime(2027, 2, 1, 9, tzinfo=UTC)
+    for days in range(1, MAX_OVERDUE + 2):  # one more overdue task than an answer carries
+        await activity(
+            client, admin, kind="task", subject=f"old {days}", due_at=base - timedelta(days)
+        )
+    await activity(client, admin, kind="meeting", subject="today", starts_at=base)
+    body = await _agenda(client, admin, **{"from": "2027-02-01", "to": "2027-02-01"})
+    subjects = _subjects(body)
+    assert body["truncated"] is True
+    assert len(subjects) == MAX_OVERDUE + 1 and subjects[-1] == "today"
+    # The oldest is the one left out; the rest come oldest first.
+    assert f"old {MAX_OVERDUE + 1}" not in subjects and subjects[0] == f"old {MAX_OVERDUE}"
