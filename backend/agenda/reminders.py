@@ -131,7 +131,9 @@ async def dismiss_reminder(ctx: RequestContext, reminder_id: uuid.UUID | str) ->
         row = (
             await conn.execute(
                 select(_dismissed.c.remind_at, _dismissed.c.dismissed_at).where(
-                    _dismissed.c.user_id == ctx.user_id, _dismissed.c.activity_id == key
+                    _dismissed.c.tenant_id == ctx.tenant_id,
+                    _dismissed.c.user_id == ctx.user_id,
+                    _dismissed.c.activity_id == key,
                 )
             )
         ).one()

@@ -68,7 +68,7 @@ async def agenda(
 ) -> Agenda:
     async with ctx.session.transaction() as conn:
         await activities.access(ctx, conn, "read")  # refused before anything is selected
-        zone_name = await user_zone(conn, ctx.user_id)
+        zone_name = await user_zone(conn, ctx.tenant_id, ctx.user_id)
         window = agenda_window(raw_from, raw_to, zone(zone_name), now or datetime.now(UTC))
         mine = select(_a.c.id).where(
             _a.c.tenant_id == ctx.tenant_id,

@@ -39,8 +39,9 @@ def zone(name: str) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(check_zone(name))
 
 
-async def user_zone(conn: AsyncConnection, user_id: uuid.UUID) -> str:
-    """The zone the user chose, else the tenant's default (inside the tenant's transaction)."""
-    stmt = select(_users.c.time_zone).where(_users.c.id == user_id)
+async def user_zone(conn: AsyncConnection, tenant_id: uuid.UUID, user_id: uuid.UUID) -> str:
+    """The zone the user chose, else the tenant's default (also for a zone a later tz
+    database no longer knows)."""
+    stmt = select(_users.c.time_zone).where(_users.c.tenant_id == tenant_id, _users.c.id == user_id)
     chosen = (await conn.execute(stmt)).scalar_one_or_none()
-    return chosen or TENANT_DEFAULT_ZONE
+    return chosen if chosen in _known_zones() else TENANT_DEFAULT_ZONE
