@@ -1,5 +1,6 @@
 """Imports every table so that `Base.metadata` is complete (for Alembic and schema tests)."""
 
+from backend.agenda.models import ReminderDismissal
 from backend.auth.models import (
     AuthFlow,
     AuthorizationCode,
@@ -50,6 +51,7 @@ __all__ = [
     "RecordChange",
     "RecoveryCode",
     "RefreshToken",
+    "ReminderDismissal",
     "Role",
     "RoleRule",
     "RoleScope",
@@ -78,6 +80,7 @@ TENANT_TABLES = (
     "custom_fields",
     "phone_numbers",
     "calendar_feeds",
+    "reminder_dismissals",
     "security_events",
     "record_history",
     "audit_seals",

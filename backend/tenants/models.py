@@ -44,3 +44,5 @@ class User(TenantMixin, Base):
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
     # "person" signs in; "service" never does (no password, no interactive sign-in).
     kind: Mapped[str] = mapped_column(String(16), nullable=False, server_default="person")
+    # IANA name (e.g. Europe/Berlin) the agenda's "today" is read in; NULL: the tenant default.
+    time_zone: Mapped[str | None] = mapped_column(String(64))

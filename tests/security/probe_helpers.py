@@ -61,6 +61,7 @@ COLLECTIONS: dict[str, str] = {
     "exports": "export",
     "custom-fields": "custom_field",
     "phone": "phone",  # /lookup/phone/{number}: the foreign contact's phone number
+    "reminders": "activity",  # /reminders/{id}/dismiss: a reminder's id is its activity's
 }
 # Path parameters that are not ids of an object, and what a probe puts there.
 LITERALS: dict[str, str] = {"scopes": "contact"}  # /roles/{id}/scopes/{entity}: an entity name
@@ -91,6 +92,7 @@ GQL_FIELD_KINDS: dict[str, str] = {
     "session": "session",
     "export": "export",
     "customfield": "custom_field",
+    "reminder": "activity",  # dismissReminder(id): the activity's id
 }
 GQL_CHANGE_ARGUMENTS = {"changeId", "beforeChangeId"}
 

@@ -16,6 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from backend.api.gql.agenda import AgendaMutation, AgendaQuery
 from backend.api.gql.auth_admin import AuthAdminMutation, AuthAdminQuery
 from backend.api.gql.cost import QueryCostRule
 from backend.api.gql.custom_fields import CustomFieldMutation, CustomFieldQuery
@@ -53,6 +54,7 @@ Query = merge_types(
         SyncQuery,
         ExportQuery,
         CustomFieldQuery,
+        AgendaQuery,
     ),
 )
 Mutation = merge_types(
@@ -64,6 +66,7 @@ Mutation = merge_types(
         SyncMutation,
         ExportMutation,
         CustomFieldMutation,
+        AgendaMutation,
     ),
 )
 

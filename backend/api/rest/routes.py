@@ -8,6 +8,7 @@ from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
 
 from backend.api.auth_header import authenticate
+from backend.api.rest.agenda import AGENDA_CONTROLLERS
 from backend.api.rest.auth import AuthController
 from backend.api.rest.calendar import CalendarFeedController, VCardController, calendar_feed
 from backend.api.rest.custom_fields import CustomFieldsController
@@ -55,6 +56,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 LookupController,
                 TenantSettingsController,
                 CalendarFeedController,
+                *AGENDA_CONTROLLERS,
                 VCardController,
                 *SYNC_CONTROLLERS,
                 ExportsController,
