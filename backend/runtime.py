@@ -23,6 +23,7 @@ from backend.auth.tokens import AccessTokens, TokenSettings
 from backend.db.session import Database
 from backend.exports.service import ExportService
 from backend.exports.watermark import watermark_key
+from backend.imports.service import ImportService
 from backend.settings import Settings
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class Services:
     oauth: CaravanServer
     authorize: AuthorizationFlow
     exports: ExportService
+    imports: ImportService
     # Scheduled encrypted backups (backend/backups), set by `caravan serve` when enabled.
     backups: BackupService | None = None
 
@@ -107,4 +109,5 @@ def build_services(settings: Settings, app_database_url: str) -> Services:
         oauth=oauth,
         authorize=AuthorizationFlow(db, oauth, issuer, passwords, mfa),
         exports=ExportService(db, box, settings.data_dir, watermark_key(secret_key)),
+        imports=ImportService(db),
     )

@@ -14,6 +14,7 @@ from backend.api.rest.custom_fields import CustomFieldsController
 from backend.api.rest.exports import ExportRulesController, ExportsController
 from backend.api.rest.health import health, ready
 from backend.api.rest.history import HistoryController
+from backend.api.rest.imports import ImportsController
 from backend.api.rest.lookup import LookupController, TenantSettingsController
 from backend.api.rest.oauth import OAuthController
 from backend.api.rest.policy import RolesController, TeamsController, UserAccessController
@@ -59,6 +60,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 *SYNC_CONTROLLERS,
                 ExportsController,
                 ExportRulesController,
+                ImportsController,
             ],
             dependencies={"ctx": provide},
         ),
