@@ -34,7 +34,9 @@ class FileTooLarge(CaravanError):
 @dataclass(frozen=True)
 class CsvFile:
     header: list[str]
-    rows: list[list[str]]  # data rows; row n of the report is rows[n - 2] (line 1: header)
+    # (row number, cells) of every non-blank record; row 1 is the first record after the
+    # header, and blank records keep their number (it is the one the caller's sheet shows).
+    rows: list[tuple[int, list[str]]]
 
 
 def read_csv(raw: bytes) -> CsvFile:
@@ -53,7 +55,7 @@ def read_csv(raw: bytes) -> CsvFile:
     if not lines or not any(cell.strip() for cell in lines[0]):
         raise ValidationFailed.one("file", "empty", "the file has no header row")
     header = [cell.strip() for cell in lines[0]]
-    rows = [line for line in lines[1:] if any(cell.strip() for cell in line)]
+    rows = [(n, line) for n, line in enumerate(lines[1:], 1) if any(c.strip() for c in line)]
     if len(rows) > MAX_ROWS:
         raise ValidationFailed.one("file", "too_many_rows", f"at most {MAX_ROWS} rows per import")
     return CsvFile(header, rows)

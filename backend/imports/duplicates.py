@@ -90,5 +90,5 @@ async def load_index(
     )
     result = await conn.stream(stmt.execution_options(yield_per=2000))
     async for row in result.mappings():
-        index.add(row, Known(row["id"], row["version"]))
+        index.add(dict(row), Known(row["id"], row["version"]))
     return index

@@ -157,7 +157,7 @@ class ImportService:
             row = (await conn.execute(stmt)).mappings().first()
         if row is None:
             raise NotFound("import not found")
-        return _public(row)
+        return _public(dict(row))
 
     async def list(self, ctx: RequestContext, limit: int) -> list[dict[str, Any]]:
         if not 1 <= limit <= 200:
@@ -173,7 +173,7 @@ class ImportService:
                 .limit(limit)
             )
             rows = (await conn.execute(stmt)).mappings().all()
-        return [_public(r) for r in rows]
+        return [_public(dict(r)) for r in rows]
 
     async def wait(self) -> None:
         """Until every background import of this process has finished (tests, shutdown)."""
@@ -228,7 +228,7 @@ class ImportJob:
         self.custom_types = custom_types
         self.dry_run = request.dry_run
         self.on_duplicate = request.on_duplicate
-        self.rows: list[list[str]] = []
+        self.rows: list[tuple[int, list[str]]] = []
         self.tally = Tally()
         self.index: DuplicateIndex | None = None
         # Dry run: versions of existing records as they were before this batch updated them.
@@ -245,19 +245,19 @@ class ImportJob:
                 region = await tenant_region(conn, self.ctx)
                 self.index = await load_index(conn, self.ctx, self.service, access, region)
             for start in range(0, len(self.rows), BATCH_SIZE):
-                await self._batch(start, self.rows[start : start + BATCH_SIZE])
+                await self._batch(self.rows[start : start + BATCH_SIZE])
         except Exception:
             log.exception("import %s failed", self.import_id)
             await self._finish("failed")
             return
         await self._finish("done")
 
-    async def _batch(self, start: int, rows: list[list[str]]) -> None:
+    async def _batch(self, rows: list[tuple[int, list[str]]]) -> None:
         ctx = self._batch_ctx()
         errors: list[dict[str, Any]] = []
         async with ctx.session.request_scope():
-            for offset, cells in enumerate(rows):
-                errors += await process_row(self, ctx, start + offset + 1, cells)
+            for number, cells in rows:
+                errors += await process_row(self, ctx, number, cells)
             self.tally.rows_done += len(rows)
             self.tally.error_count += len(errors)
             if self.dry_run:
