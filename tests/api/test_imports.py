@@ -8,7 +8,11 @@ import time
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
+from backend.context import Principal, RequestContext
+from backend.crm.contacts.service import contacts
 from backend.imports.csvfile import MAX_FILE_BYTES
 from backend.runtime import Services
 from tests.api.imports_helpers import HEADER, count, finished, people, upload, written
@@ -281,3 +285,22 @@ async def test_ten_thousand_rows_with_two_percent_duplicates_and_one_percent_bad
 ) -> None:
     """The measured import (README): prints rows/s; asserts the counts, never the time."""
     await _measure(services, client, 10_000)
+
+
+async def test_a_statement_failing_in_a_row_rolls_back_to_its_savepoint_only(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    """What keeps a batch's good rows when one row's SQL fails (the transaction is aborted)."""
+    admin = await new_tenant(services, client, "impsave")
+    ctx = RequestContext(Principal(admin.user_id, admin.tenant_id), services.db, "import")
+    async with ctx.session.request_scope():
+        await contacts.create(ctx, {"last_name": "Before"})
+        with pytest.raises(DBAPIError):
+            async with ctx.session.savepoint():
+                await contacts.create(ctx, {"last_name": "Undone"})
+                async with ctx.session.transaction() as conn:  # aborts the transaction
+                    await conn.execute(text("select 1 / 0"))
+        await contacts.create(ctx, {"last_name": "After"})
+    names = "select string_agg(last_name, ',' order by last_name) from contacts"
+    async with services.db.tenant_transaction(admin.tenant_id) as conn:
+        assert (await conn.execute(text(names))).scalar_one() == "After,Before"
