@@ -16,6 +16,7 @@ from backend.crm.contacts.service import contacts
 from backend.imports.csvfile import MAX_FILE_BYTES
 from backend.runtime import Services
 from tests.api.imports_helpers import HEADER, count, finished, people, upload, written
+from tests.api.test_custom_fields import define
 from tests.conftest import TenantUser, new_tenant
 from tests.exports.helpers import audit_events
 from tests.security.policy_helpers import assert_problem, create_role, user_with_roles
@@ -125,6 +126,24 @@ async def test_any_registered_entity_imports_with_its_own_duplicate_keys(
     assert report["errors"] == [
         {"row": 1, "field": "phone", "code": "duplicate", "existing_id": existing.json()["id"]}
     ]
+
+
+async def test_custom_fields_tags_and_typed_cells_import(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "impcustom")
+    await define(client, admin, key="seats", label="Seats", type="number")
+    await define(client, admin, key="vip", label="VIP", type="boolean")
+    csv = "Last,Seats,VIP,Tags\nOne,12,yes,north; key account\nTwo,many,no,\n"
+    mapping = {"Last": "last_name", "Seats": "custom.seats", "VIP": "custom.vip", "Tags": "tags"}
+    report = await finished(services, client, admin, await upload(client, admin, csv, mapping))
+    assert report["created"] == 1
+    assert report["errors"] == [{"row": 2, "field": "custom.seats", "code": "invalid_type"}]
+    listed = await client.get("/api/v1/contacts", params={"q": "One"}, headers=admin.headers)
+    (one,) = listed.json()["items"]
+    assert (one["custom"], one["tags"]) == ({"seats": 12, "vip": True}, ["north", "key account"])
+    refused = await upload(client, admin, csv, {"Last": "last_name", "Seats": "custom.nope"})
+    assert_problem(refused, 422, "unknown_field", "custom.nope")
 
 
 async def test_bad_rows_are_reported_and_the_rest_imported(
