@@ -35,6 +35,7 @@ def create_app(services: Services) -> Litestar:
 
     # The policy-version listener first: until it listens, transactions read the version.
     startup, shutdown = [services.db.policy_versions.start, audit.start], [audit.stop]
+    shutdown.append(services.imports.stop)  # background CSV imports: marked interrupted
     if services.tokens.revocations is not None:  # hear other processes' revocations at once
         startup.append(services.tokens.revocations.start)
         shutdown.append(services.tokens.revocations.stop)

@@ -7,7 +7,8 @@ still commits. Progress is saved with each batch in the `imports` row.
 
 A file of more than one batch runs as a background asyncio task in the server process: the
 request answers 202 at once and GET /api/v1/imports/{id} shows its progress. (A real job
-queue comes later: an import still running when the process stops is left `running`.)
+queue comes later: a shutdown marks a running import `interrupted`, its committed batches
+kept; a process that dies leaves it `running`.)
 A dry run does all of this, including every write, and rolls each batch back.
 """
 
@@ -17,7 +18,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import func, insert, literal, select, update
@@ -97,7 +98,8 @@ def _import_id(raw: str) -> uuid.UUID:
 class ImportService:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._running: set[asyncio.Task[None]] = set()  # strong references to the tasks
+        # The background imports of this process (strong references to their tasks).
+        self._running: dict[asyncio.Task[None], ImportJob] = {}
 
     async def start(
         self, ctx: RequestContext, request: ImportRequest
@@ -141,8 +143,8 @@ class ImportService:
             await job.run()
             return await self.get(ctx, str(import_id)), True
         task = asyncio.create_task(job.run(), name=f"import-{import_id}")
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        self._running[task] = job
+        task.add_done_callback(lambda done: self._running.pop(done, None))
         return await self.get(ctx, str(import_id)), False
 
     async def get(self, ctx: RequestContext, import_id: str) -> dict[str, Any]:
@@ -176,9 +178,20 @@ class ImportService:
         return [_public(dict(r)) for r in rows]
 
     async def wait(self) -> None:
-        """Until every background import of this process has finished (tests, shutdown)."""
+        """Until every background import of this process has finished."""
         while self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def stop(self) -> None:
+        """At shutdown: cancel the background imports and mark them `interrupted` (the batches
+        committed so far stay; the batch in flight rolls back)."""
+        running = dict(self._running)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        for job in running.values():
+            if not job.finished:
+                await job.finish("interrupted")
 
     @staticmethod
     async def _audit(
@@ -233,6 +246,7 @@ class ImportJob:
         self.index: DuplicateIndex | None = None
         # Dry run: versions of existing records as they were before this batch updated them.
         self.rolled_back: list[tuple[Known, int]] = []
+        self.finished = False
 
     def _batch_ctx(self) -> RequestContext:
         # A fresh session per batch: a request scope that rolled back stays rolled back.
@@ -248,23 +262,28 @@ class ImportJob:
                 await self._batch(self.rows[start : start + BATCH_SIZE])
         except Exception:
             log.exception("import %s failed", self.import_id)
-            await self._finish("failed")
+            await self.finish("failed")
             return
-        await self._finish("done")
+        await self.finish("done")
 
     async def _batch(self, rows: list[tuple[int, list[str]]]) -> None:
         ctx = self._batch_ctx()
         errors: list[dict[str, Any]] = []
-        async with ctx.session.request_scope():
-            for number, cells in rows:
-                errors += await process_row(self, ctx, number, cells)
-            self.tally.rows_done += len(rows)
-            self.tally.error_count += len(errors)
-            if self.dry_run:
-                ctx.session.rollback_only = True  # validated and written: undo it all
-            else:
-                async with ctx.session.transaction() as conn:  # progress commits with the rows
-                    await self._save(conn, errors, None)
+        committed = replace(self.tally)  # the counts stay true if this batch rolls back
+        try:
+            async with ctx.session.request_scope():
+                for number, cells in rows:
+                    errors += await process_row(self, ctx, number, cells)
+                self.tally.rows_done += len(rows)
+                self.tally.error_count += len(errors)
+                if self.dry_run:
+                    ctx.session.rollback_only = True  # validated and written: undo it all
+                else:
+                    async with ctx.session.transaction() as conn:  # progress commits with it
+                        await self._save(conn, errors, None)
+        except BaseException:
+            self.tally = committed
+            raise
         if self.dry_run:
             for known, version in reversed(self.rolled_back):
                 known.version = version
@@ -294,8 +313,10 @@ class ImportJob:
             .values(values)
         )
 
-    async def _finish(self, status: str) -> None:
+    async def finish(self, status: str) -> None:
+        """Record the outcome: done, failed (an unexpected error), interrupted (shutdown)."""
         async with self.ctx.session.transaction() as conn:
             await self._save(conn, [], status)
             details = {"import_id": self.import_id, "status": status, **vars(self.tally)}
             await self.owner._audit(conn, self.ctx, EventType.IMPORT_FINISHED, details)
+        self.finished = True

@@ -4,6 +4,7 @@ stopping the import, a dry run writes nothing, and bad files or mappings are ref
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -276,6 +277,33 @@ async def test_a_thousand_rows_run_in_the_background_with_duplicates_and_bad_row
     services: Services, client: httpx.AsyncClient
 ) -> None:
     await _measure(services, client, 1_000)
+
+
+async def test_a_shutdown_interrupts_a_background_import_between_whole_batches(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "impstop")
+    response = await upload(client, admin, people(3_000, tag="stop"))
+    assert response.status_code == 202, response.text
+    path = f"/api/v1/imports/{response.json()['id']}"
+    progress = response.json()
+    for _ in range(3_000):  # progress shows while it runs: wait for the first batch
+        if progress["rows_done"] > 0:
+            break
+        await asyncio.sleep(0.1)
+        progress = (await client.get(path, headers=admin.headers)).json()
+    assert progress["status"] == "running", progress
+    assert progress["rows_done"] in (500, 1_000, 1_500), progress
+    await services.imports.stop()
+    report = (await client.get(path, headers=admin.headers)).json()
+    assert report["status"] == "interrupted"
+    assert report["finished_at"] is not None
+    # Only whole batches were written (the one in flight rolled back), as the report says.
+    assert report["rows_done"] in (500, 1_000, 1_500, 2_000, 2_500)
+    contacts = await count(services, admin.tenant_id, "select count(*) from contacts")
+    assert contacts == report["created"] == report["rows_done"]
+    done = await audit_events(client, admin, "import.finished")
+    assert [e["details"]["status"] for e in done] == ["interrupted"]
 
 
 async def _measure(services: Services, client: httpx.AsyncClient, n: int) -> None:
