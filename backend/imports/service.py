@@ -137,8 +137,9 @@ class ImportService:
             await conn.execute(insert(_imports).values(values))
             details = {k: v for k, v in values.items() if k not in ("tenant_id", "requested_by")}
             await self._audit(conn, job_ctx, EventType.IMPORT_STARTED, details)
-        job = ImportJob(self, job_ctx, service, import_id, columns, custom_types, request)
-        job.rows = file.rows
+        job = ImportJob(
+            self, job_ctx, service, import_id, columns, custom_types, request, file.rows
+        )
         if len(file.rows) <= BATCH_SIZE:
             await job.run()
             return await self.get(ctx, str(import_id)), True
@@ -232,6 +233,7 @@ class ImportJob:
         columns: dict[int, str],
         custom_types: dict[str, str],
         request: ImportRequest,
+        rows: list[tuple[int, list[str]]],
     ) -> None:
         self.owner = owner
         self.ctx = ctx
@@ -241,7 +243,7 @@ class ImportJob:
         self.custom_types = custom_types
         self.dry_run = request.dry_run
         self.on_duplicate = request.on_duplicate
-        self.rows: list[tuple[int, list[str]]] = []
+        self.rows = rows
         self.tally = Tally()
         self.index: DuplicateIndex | None = None
         # Dry run: versions of existing records as they were before this batch updated them.
