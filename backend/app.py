@@ -39,6 +39,7 @@ def create_app(services: Services, tracer_provider: TracerProvider | None = None
 
     # The policy-version listener first: until it listens, transactions read the version.
     startup, shutdown = [services.db.policy_versions.start, audit.start], [audit.stop]
+    shutdown.append(services.imports.stop)  # background CSV imports: marked interrupted
     if services.tokens.revocations is not None:  # hear other processes' revocations at once
         startup.append(services.tokens.revocations.start)
         shutdown.append(services.tokens.revocations.stop)

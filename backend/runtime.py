@@ -24,6 +24,7 @@ from backend.db.session import Database
 from backend.exports.read_hook import install_read_budget
 from backend.exports.service import ExportService
 from backend.exports.watermark import watermark_key
+from backend.imports.service import ImportService
 from backend.settings import Settings
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class Services:
     oauth: CaravanServer
     authorize: AuthorizationFlow
     exports: ExportService
+    imports: ImportService
     # Scheduled encrypted backups (backend/backups), set by `caravan serve` when enabled.
     backups: BackupService | None = None
 
@@ -109,4 +111,5 @@ def build_services(settings: Settings, app_database_url: str) -> Services:
         oauth=oauth,
         authorize=AuthorizationFlow(db, oauth, issuer, passwords, mfa),
         exports=ExportService(db, box, settings.data_dir, watermark_key(secret_key)),
+        imports=ImportService(db),
     )

@@ -25,6 +25,7 @@ from backend.history.changes import RecordChange
 from backend.history.events import SecurityEvent
 from backend.history.seals import AuditSeal
 from backend.idempotency.models import IdempotencyKey
+from backend.imports.models import Import
 from backend.lookup.models import PhoneNumber
 from backend.policy.models import Role, RoleRule, RoleScope, Team, TeamMember, UserRole
 from backend.sync.models import SyncDevice, SyncOutcome
@@ -45,6 +46,7 @@ __all__ = [
     "Export",
     "ExportRules",
     "IdempotencyKey",
+    "Import",
     "OAuthClient",
     "Opportunity",
     "PhoneNumber",
@@ -106,4 +108,6 @@ TENANT_TABLES = (
     "exports",
     "export_rules",
     "bulk_read_usage",
+    # CSV imports (backend/imports): each import's options, progress and report.
+    "imports",
 )

@@ -283,17 +283,43 @@ class TenantSession:
                 yield conn
             return
         async with self._lock:
-            if self._conn is None:
-                conn = await self.db.engine.connect()
-                self.db.discard(conn)
-                await conn.begin()
-                await begin_tenant(conn, self.tenant_id, self.db.policy_versions)
-                self._conn = conn
+            conn = await self._shared()
             try:
-                yield self._conn
+                yield conn
             except BaseException:
                 self.rollback_only = True
                 raise
+
+    async def _shared(self) -> AsyncConnection:
+        """The request scope's connection, its transaction begun on first use."""
+        if self._conn is None:
+            conn = await self.db.engine.connect()
+            self.db.discard(conn)
+            await conn.begin()
+            await begin_tenant(conn, self.tenant_id, self.db.policy_versions)
+            self._conn = conn
+        return self._conn
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """Inside `request_scope()`: a failure within rolls back to here only (a SAVEPOINT), so
+        the scope can still commit the work before and after it (a CSV import's batch keeps
+        its good rows). Outside a request scope every call is its own transaction already."""
+        if not self._scoped:
+            yield
+            return
+        async with self._lock:
+            nested = await (await self._shared()).begin_nested()
+        failed_before = self.rollback_only
+        try:
+            yield
+        except BaseException:
+            if nested.is_active:
+                await nested.rollback()
+                self.rollback_only = failed_before  # undone: the scope is whole again
+            raise
+        if nested.is_active:
+            await nested.commit()
 
     @asynccontextmanager
     async def request_scope(self) -> AsyncIterator[TenantSession]:

@@ -80,6 +80,8 @@ class EventType(enum.StrEnum):
     HISTORY_ERASED = "history.erased"
     AUDIT_RETENTION_CHANGED = "audit.retention_changed"
     AUDIT_PRUNED = "audit.pruned"
+    IMPORT_STARTED = "import.started"
+    IMPORT_FINISHED = "import.finished"
 
 
 class SecurityEvent(Base):

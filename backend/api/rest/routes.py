@@ -15,6 +15,7 @@ from backend.api.rest.custom_fields import CustomFieldsController
 from backend.api.rest.exports import ExportRulesController, ExportsController
 from backend.api.rest.health import health, ready
 from backend.api.rest.history import HistoryController
+from backend.api.rest.imports import ImportsController
 from backend.api.rest.lookup import LookupController, TenantSettingsController
 from backend.api.rest.oauth import OAuthController
 from backend.api.rest.policy import RolesController, TeamsController, UserAccessController
@@ -61,6 +62,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 *SYNC_CONTROLLERS,
                 ExportsController,
                 ExportRulesController,
+                ImportsController,
             ],
             dependencies={"ctx": provide},
         ),
