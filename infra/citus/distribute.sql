@@ -23,6 +23,7 @@ SELECT create_distributed_table('bulk_read_usage', 'tenant_id', colocate_with =>
 SELECT create_distributed_table('calendar_feeds', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('exports', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('idempotency_keys', 'tenant_id', colocate_with => 'users');
+SELECT create_distributed_table('imports', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('mfa_recovery_codes', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('mfa_totp', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('oauth_clients', 'tenant_id', colocate_with => 'users');

@@ -1,7 +1,7 @@
 """CSV imports: the `imports` table (options, progress and the error report of each import).
 
 Revision ID: 0017_imports
-Revises: 0012_custom_fields
+Revises: 0016_agenda
 Create Date: 2026-12-07
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from backend.db.rls import enable_tenant_rls, grant
 
 revision = "0017_imports"
-down_revision: str | None = "0012_custom_fields"
+down_revision: str | None = "0016_agenda"
 branch_labels = None
 depends_on = None
 
