@@ -68,9 +68,20 @@ class UserRole(TenantMixin, Base):
 
 class Team(TenantMixin, Base):
     __tablename__ = "teams"
-    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name"),
+        # Deleting a parent team lifts its children to the top, keeping them.
+        ForeignKeyConstraint(
+            ["tenant_id", "parent_team_id"],
+            ["teams.tenant_id", "teams.id"],
+            ondelete="SET NULL (parent_team_id)",
+        ),
+        Index(None, "tenant_id", "parent_team_id"),
+    )
 
     name: Mapped[str] = mapped_column(String(100), nullable=False)
+    # Business units: the team scope of a parent team's members covers its child teams too.
+    parent_team_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
 
 
 class TeamMember(TenantMixin, Base):

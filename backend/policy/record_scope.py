@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, or_, select, true
+from sqlalchemy import ColumnElement, Select, Table, and_, or_, select, true
 
 from backend.context import RequestContext
 from backend.db.base import table_of
-from backend.policy.models import TeamMember
+from backend.policy.models import Team, TeamMember
 
-_members = table_of(TeamMember)
+_members, _teams = table_of(TeamMember), table_of(Team)
 
 
 def owner_scope(owner: ColumnElement[Any], ctx: RequestContext, scope: str) -> ColumnElement[bool]:
@@ -21,13 +21,26 @@ def owner_scope(owner: ColumnElement[Any], ctx: RequestContext, scope: str) -> C
         return true()
     if scope == "own":
         return owner == ctx.user_id
-    my_teams = select(_members.c.team_id).where(
-        _members.c.tenant_id == ctx.tenant_id, _members.c.user_id == ctx.user_id
-    )
     teammates = select(_members.c.user_id).where(
-        _members.c.tenant_id == ctx.tenant_id, _members.c.team_id.in_(my_teams)
+        _members.c.tenant_id == ctx.tenant_id, _members.c.team_id.in_(visible_teams(ctx))
     )
     return or_(owner == ctx.user_id, owner.in_(teammates))
+
+
+def visible_teams(ctx: RequestContext) -> Select[tuple[Any]]:
+    """The caller's teams and every team beneath them (business units nest): a manager of a
+    parent team sees the child teams' records under the team scope, never the other way."""
+    mine = (
+        select(_members.c.team_id.label("id"))
+        .where(_members.c.tenant_id == ctx.tenant_id, _members.c.user_id == ctx.user_id)
+        .cte("visible_teams", recursive=True)
+    )
+    below = select(_teams.c.id).where(
+        _teams.c.tenant_id == ctx.tenant_id, _teams.c.parent_team_id == mine.c.id
+    )
+    # UNION (not UNION ALL) ends the recursion even if a cycle slipped in.
+    visible = mine.union(below)
+    return select(visible.c.id)
 
 
 def scope_condition(table: Table, ctx: RequestContext, scope: str) -> ColumnElement[bool]:

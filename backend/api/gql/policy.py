@@ -66,6 +66,10 @@ class Team:
     id: strawberry.ID
     name: str
     member_ids: list[strawberry.ID]
+    parent_team_id: strawberry.ID | None = strawberry.field(
+        description="The team this one sits beneath (business units); its members' team "
+        "scope covers this team's records"
+    )
 
     @classmethod
     def of(cls, view: teams.TeamView) -> Team:
@@ -73,6 +77,7 @@ class Team:
             id=strawberry.ID(str(view.id)),
             name=view.name,
             member_ids=[strawberry.ID(str(m)) for m in view.member_ids],
+            parent_team_id=strawberry.ID(str(view.parent_team_id)) if view.parent_team_id else None,
         )
 
 
@@ -177,6 +182,12 @@ class SetUserRolesInput:
 
 
 @strawberry.input
+class SetTeamParentInput:
+    team_id: strawberry.ID
+    parent_team_id: strawberry.ID | None = None
+
+
+@strawberry.input
 class SetTeamMembersInput:
     team_id: strawberry.ID
     user_ids: list[strawberry.ID]
@@ -217,6 +228,10 @@ def _uuid(value: str, field: str) -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError:
         raise ValidationFailed.one(field, "invalid_uuid", "must be a UUID") from None
+
+
+def _optional_uuid(value: strawberry.ID | None) -> uuid.UUID | None:
+    return _uuid(value, "parentTeamId") if value else None
 
 
 @strawberry.type
@@ -325,9 +340,13 @@ class PolicyMutation:
         return RolesPayload(roles=[Role.of(v) for v in views] if views else None, errors=errors)
 
     @strawberry.mutation
-    async def create_team(self, info: GqlInfo, name: str) -> TeamPayload:
+    async def create_team(
+        self, info: GqlInfo, name: str, parent_team_id: strawberry.ID | None = None
+    ) -> TeamPayload:
         ctx = info.context.require()
-        view, errors = await payload_call(info, lambda: teams.create_team(ctx, name))
+        view, errors = await payload_call(
+            info, lambda: teams.create_team(ctx, name, _optional_uuid(parent_team_id))
+        )
         return TeamPayload(team=Team.of(view) if view else None, errors=errors)
 
     @strawberry.mutation
@@ -335,6 +354,17 @@ class PolicyMutation:
         ctx = info.context.require()
         _, errors = await payload_call(info, lambda: teams.delete_team(ctx, _uuid(id, "id")))
         return DeletedPayload(deleted_id=None if errors else id, errors=errors)
+
+    @strawberry.mutation
+    async def set_team_parent(self, info: GqlInfo, input: SetTeamParentInput) -> TeamPayload:
+        ctx = info.context.require()
+        view, errors = await payload_call(
+            info,
+            lambda: teams.set_parent(
+                ctx, _uuid(input.team_id, "teamId"), _optional_uuid(input.parent_team_id)
+            ),
+        )
+        return TeamPayload(team=Team.of(view) if view else None, errors=errors)
 
     @strawberry.mutation
     async def set_team_members(self, info: GqlInfo, input: SetTeamMembersInput) -> TeamPayload:

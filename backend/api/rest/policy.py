@@ -48,6 +48,11 @@ class UserRolesBody(msgspec.Struct, forbid_unknown_fields=True):
 
 class TeamCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: str
+    parent_team_id: uuid.UUID | None = None
+
+
+class TeamParentBody(msgspec.Struct, forbid_unknown_fields=True):
+    parent_team_id: uuid.UUID | None
 
 
 class TeamMembersBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -151,7 +156,7 @@ class TeamsController(Controller):
 
     @post("/", summary="Create a team")
     async def create_team(self, ctx: Ctx, data: JSONBody[TeamCreate]) -> dict[str, Any]:
-        return asdict(await teams.create_team(ctx, data.name))
+        return asdict(await teams.create_team(ctx, data.name, data.parent_team_id))
 
     @get("/{team_id:uuid}", summary="One team")
     async def get_team(self, ctx: Ctx, team_id: FromPath[uuid.UUID]) -> dict[str, Any]:
@@ -166,3 +171,12 @@ class TeamsController(Controller):
         self, ctx: Ctx, team_id: FromPath[uuid.UUID], data: JSONBody[TeamMembersBody]
     ) -> dict[str, Any]:
         return asdict(await teams.set_members(ctx, team_id, data.user_ids))
+
+    @put(
+        "/{team_id:uuid}/parent",
+        summary="Place a team beneath another (business units); null: at the top",
+    )
+    async def set_parent(
+        self, ctx: Ctx, team_id: FromPath[uuid.UUID], data: JSONBody[TeamParentBody]
+    ) -> dict[str, Any]:
+        return asdict(await teams.set_parent(ctx, team_id, data.parent_team_id))
