@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--email", default="admin@demo.example")
     demo.add_argument("--password", help="the admin's password (default: a random one)")
     demo.add_argument("--accounts", type=int, default=120, help="how many accounts (default 120)")
+    demo.add_argument(
+        "--reset", action="store_true", help="drop the demo tenant if it exists and seed it afresh"
+    )
     return parser
 
 
@@ -163,10 +166,11 @@ def _raise_shutdown(signum: int, frame: object) -> None:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
-    import uvicorn
-
     from backend.app import create_app
     from backend.runtime import build_services
+
+    # The issuer and every discovery URL follow CARAVAN_PUBLIC_URL, or else this bound address.
+    settings = settings.serving_on(args.host or settings.host, args.port or settings.port)
 
     async def prepare() -> DatabaseTarget:
         target = await resolve_database(settings)
@@ -187,23 +191,40 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
             services.backups = build_backups(settings, target, services.db)
         app = create_app(services)
-        host = args.host or settings.host
-        port = args.port or settings.port
-        log.info("serving on http://%s:%s", host, port)
-        # No access log unless asked for: a log line per request is CPU spent on every request.
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level="info",
-            access_log=args.access_log,
-            proxy_headers=False,
-            server_header=False,  # no product banner (backend/api/hygiene.py)
+        ready = (
+            f"ready: {settings.issuer} (listening on {settings.host}:{settings.port}); "
+            f"database: {target.where()}, migrated; stop with Ctrl-C"
         )
+        _serve(app, settings, ready, access_log=args.access_log)
     except _Shutdown:
         log.info("stopped")
     finally:
         target.release()
+
+
+def _serve(app: Any, settings: Settings, ready: str, *, access_log: bool) -> None:
+    import uvicorn
+
+    class AnnouncingServer(uvicorn.Server):
+        """Says `ready` once the socket is bound (uvicorn's own startup lines are off)."""
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if not self.should_exit:
+                log.info("%s", ready)
+
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        # No access log unless asked for: a log line per request is CPU spent on every request.
+        # uvicorn's level covers its access log too, so its startup lines come with that log.
+        log_level="info" if access_log else "warning",
+        access_log=access_log,
+        proxy_headers=False,
+        server_header=False,  # no product banner (backend/api/hygiene.py)
+    )
+    AnnouncingServer(config).run()
 
 
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
@@ -372,20 +393,42 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> None:
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     from backend.demo import seed_demo
+    from backend.demo_reset import make_room_for_demo
 
     password = args.password or secrets.token_urlsafe(12)
 
-    async def work(db: Database) -> Any:
-        return await seed_demo(
-            db, slug=args.slug, email=args.email, password=password, n_accounts=args.accounts
-        )
+    async def run() -> Any:
+        target = await resolve_database(settings)
+        try:
+            if target.embedded is not None:
+                await _migrate(target)
+            assert target.owner_url is not None
+            if not await make_room_for_demo(target.owner_url, args.slug, reset=args.reset):
+                return None
+            db = Database(target.app_url, pool_size=2)
+            try:
+                return await seed_demo(
+                    db, slug=args.slug, email=args.email, password=password, n_accounts=args.accounts
+                )
+            finally:
+                await db.dispose()
+        finally:
+            target.release()
 
-    result = asyncio.run(_with_database(settings, work))
+    result = asyncio.run(run())
+    base = settings.issuer  # CARAVAN_PUBLIC_URL, or where `caravan serve` listens by default
+    if result is None:
+        print(
+            f"The demo tenant '{args.slug}' exists already; nothing changed. Sign in with the "
+            f"password it was made with, or start it over:\n  caravan demo --reset"
+            + (f" --slug {args.slug}" if args.slug != "demo" else "")
+        )
+        return
     print(
         f"Demo tenant '{result.slug}': {result.accounts} accounts, {result.contacts} contacts, "
         f"{result.opportunities} opportunities, {result.activities} activities.\n"
         f"Sign in with tenant={result.slug} email={result.email} password={password}\n"
-        f"  curl -s -X POST http://{settings.host}:{settings.port}/auth/sign-in "
+        f"  curl -s -X POST {base}/auth/sign-in "
         "-H 'content-type: application/json' "
         f'-d \'{{"tenant":"{result.slug}","email":"{result.email}","password":"{password}"}}\''
     )
@@ -431,13 +474,20 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+# Commands that run until stopped log what they do; every other command prints its result and
+# keeps stderr for warnings and errors (no Alembic or Casbin chatter).
+LONG_RUNNING = ("serve", "worker")
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO,
+        level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         handlers=[_CurrentStderr()],
     )
-    args = _parser().parse_args(argv)
+    if args.command in LONG_RUNNING:
+        logging.getLogger("caravan").setLevel(logging.INFO)
     try:
         settings = Settings.from_env()
         COMMANDS[args.command](settings, args)

@@ -189,7 +189,7 @@ def test_production_refuses_default_secrets(tmp_path: Path) -> None:
     assert result.returncode == 78
     # The signing key ring lives in the database, sealed with CARAVAN_SECRET_KEY (the first key
     # may still come from CARAVAN_SIGNING_KEY, but it is no longer required).
-    for needed in ("CARAVAN_DATABASE_URL", "CARAVAN_SECRET_KEY", "CARAVAN_ISSUER"):
+    for needed in ("CARAVAN_DATABASE_URL", "CARAVAN_SECRET_KEY", "CARAVAN_PUBLIC_URL"):
         assert needed in result.stderr
     assert "Traceback" not in result.stderr
 
