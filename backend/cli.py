@@ -408,7 +408,11 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
             db = Database(target.app_url, pool_size=2)
             try:
                 return await seed_demo(
-                    db, slug=args.slug, email=args.email, password=password, n_accounts=args.accounts
+                    db,
+                    slug=args.slug,
+                    email=args.email,
+                    password=password,
+                    n_accounts=args.accounts,
                 )
             finally:
                 await db.dispose()
@@ -488,6 +492,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.command in LONG_RUNNING:
         logging.getLogger("caravan").setLevel(logging.INFO)
+    # Their INFO lines are internals (each migration step, the Casbin model), even where the app's
+    # logging config lowers the root level (Litestar does, in `serve`).
+    for chatty in ("alembic", "casbin"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         settings = Settings.from_env()
         COMMANDS[args.command](settings, args)

@@ -68,7 +68,8 @@ def _public_url(env: Mapping[str, str]) -> str | None:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise ConfigurationError(
-            f"CARAVAN_PUBLIC_URL must be an http(s) URL such as https://crm.example.com, got {raw!r}"
+            "CARAVAN_PUBLIC_URL must be an http(s) URL such as https://crm.example.com, "
+            f"got {raw!r}"
         )
     return raw.rstrip("/")
 

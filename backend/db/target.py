@@ -23,7 +23,8 @@ class DatabaseTarget:
         url = make_url(self.app_url)
         if self.embedded is not None:
             cluster = self.embedded.cluster_dir
-            shown = f"./{cluster.relative_to(Path.cwd())}" if cluster.is_relative_to(Path.cwd()) else cluster
+            here = Path.cwd()
+            shown = f"./{cluster.relative_to(here)}" if cluster.is_relative_to(here) else cluster
             return f"embedded PostgreSQL in {shown} (127.0.0.1:{url.port})"
         bare = URL.create(
             url.drivername, url.username, None, url.host, url.port, url.database, url.query

@@ -36,7 +36,16 @@ def test_ordinary_commands_write_nothing_on_stderr(cluster: Cluster) -> None:
             "--admin-password",
             PASSWORD,
         ],
-        ["user", "create", "--tenant", slug, "--email", f"rep@{slug}.example", "--password", PASSWORD],
+        [
+            "user",
+            "create",
+            "--tenant",
+            slug,
+            "--email",
+            f"rep@{slug}.example",
+            "--password",
+            PASSWORD,
+        ],
         ["demo", "--slug", f"{slug}-demo", "--accounts", "1"],
         ["keys", "list"],
     ]
