@@ -36,9 +36,12 @@ async def test_demo_twice_keeps_the_tenant_and_reset_starts_over(
 ) -> None:
     slug = f"demo-{uuid.uuid4().hex[:8]}"
     demo = ["demo", "--slug", slug, "--accounts", "2"]
-    first = run([*demo, "--password", "first password 1"], _env(cluster))
+    public = _env(cluster, CARAVAN_PUBLIC_URL="https://crm.example.test")
+    first = run([*demo, "--password", "first password 1"], public)
     assert first.returncode == 0, first.stderr
     assert f"Demo tenant '{slug}': 2 accounts" in first.stdout
+    # The sign-in hint names the configured public URL.
+    assert "curl -s -X POST https://crm.example.test/auth/sign-in" in first.stdout
     seeded = await _contacts(client, slug, "first password 1")
     assert seeded >= 2
 
@@ -63,9 +66,11 @@ async def test_reset_of_a_new_slug_just_seeds(cluster: Cluster, client: httpx.As
     slug = f"demo-{uuid.uuid4().hex[:8]}"
     made = run(
         ["demo", "--slug", slug, "--accounts", "1", "--password", PASSWORD, "--reset"],
-        _env(cluster),
+        _env(cluster, CARAVAN_PORT="8123"),
     )
     assert made.returncode == 0, made.stderr
+    # No public URL configured: where `caravan serve` listens with the same settings.
+    assert "curl -s -X POST http://127.0.0.1:8123/auth/sign-in" in made.stdout
     assert await _signs_in(client, slug, DEMO_EMAIL, PASSWORD) == 200
 
 
