@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import logging
-import secrets
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -392,50 +391,9 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
-    from backend.demo import seed_demo
-    from backend.demo_reset import make_room_for_demo
+    from backend.demo_command import cmd_demo as run
 
-    password = args.password or secrets.token_urlsafe(12)
-
-    async def run() -> Any:
-        target = await resolve_database(settings)
-        try:
-            if target.embedded is not None:
-                await _migrate(target)
-            assert target.owner_url is not None
-            if not await make_room_for_demo(target.owner_url, args.slug, reset=args.reset):
-                return None
-            db = Database(target.app_url, pool_size=2)
-            try:
-                return await seed_demo(
-                    db,
-                    slug=args.slug,
-                    email=args.email,
-                    password=password,
-                    n_accounts=args.accounts,
-                )
-            finally:
-                await db.dispose()
-        finally:
-            target.release()
-
-    result = asyncio.run(run())
-    base = settings.issuer  # CARAVAN_PUBLIC_URL, or where `caravan serve` listens by default
-    if result is None:
-        print(
-            f"The demo tenant '{args.slug}' exists already; nothing changed. Sign in with the "
-            f"password it was made with, or start it over:\n  caravan demo --reset"
-            + (f" --slug {args.slug}" if args.slug != "demo" else "")
-        )
-        return
-    print(
-        f"Demo tenant '{result.slug}': {result.accounts} accounts, {result.contacts} contacts, "
-        f"{result.opportunities} opportunities, {result.activities} activities.\n"
-        f"Sign in with tenant={result.slug} email={result.email} password={password}\n"
-        f"  curl -s -X POST {base}/auth/sign-in "
-        "-H 'content-type: application/json' "
-        f'-d \'{{"tenant":"{result.slug}","email":"{result.email}","password":"{password}"}}\''
-    )
+    run(settings, args)
 
 
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> None:
