@@ -54,8 +54,7 @@ def local_url(host: str, port: int) -> str:
 
 def _public_url(env: Mapping[str, str]) -> str | None:
     """CARAVAN_PUBLIC_URL (CARAVAN_ISSUER, its older name, is still read): scheme, host and an
-    optional port and path prefix, without a trailing slash, since the issuer is compared
-    byte for byte."""
+    optional port, without a trailing slash, since the issuer is compared byte for byte."""
     public = (env.get("CARAVAN_PUBLIC_URL") or "").strip()
     legacy = (env.get("CARAVAN_ISSUER") or "").strip()
     if public and legacy and public.rstrip("/") != legacy.rstrip("/"):
