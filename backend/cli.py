@@ -190,27 +190,41 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
             services.backups = build_backups(settings, target, services.db)
         app = create_app(services)
-        ready = (
-            f"ready: {settings.issuer} (listening on {settings.host}:{settings.port}); "
-            f"database: {target.where()}, migrated; stop with Ctrl-C"
-        )
-        _serve(app, settings, ready, access_log=args.access_log)
+        _serve(app, settings, services.db, target.where(), access_log=args.access_log)
     except _Shutdown:
         log.info("stopped")
     finally:
         target.release()
 
 
-def _serve(app: Any, settings: Settings, ready: str, *, access_log: bool) -> None:
+def _serve(app: Any, settings: Settings, db: Database, where: str, *, access_log: bool) -> None:
     import uvicorn
 
     class AnnouncingServer(uvicorn.Server):
-        """Says `ready` once the socket is bound (uvicorn's own startup lines are off)."""
+        """Says whether it is ready, once the socket is bound (uvicorn's startup lines are off):
+        the public URL, and where the database is (never its password)."""
 
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
-            if not self.should_exit:
-                log.info("%s", ready)
+            if self.should_exit:
+                return
+            state = await _schema_state(db)
+            listening = f"listening on {settings.host}:{settings.port}"
+            if state == "migrated":
+                log.info(
+                    "ready: %s (%s); database: %s, migrated; stop with Ctrl-C",
+                    settings.issuer,
+                    listening,
+                    where,
+                )
+            else:
+                log.warning(
+                    "NOT ready: %s (%s); database: %s, %s; /ready answers 503",
+                    settings.issuer,
+                    listening,
+                    where,
+                    state,
+                )
 
     config = uvicorn.Config(
         app,
@@ -224,6 +238,20 @@ def _serve(app: Any, settings: Settings, ready: str, *, access_log: bool) -> Non
         server_header=False,  # no product banner (backend/api/hygiene.py)
     )
     AnnouncingServer(config).run()
+
+
+async def _schema_state(db: Database) -> str:
+    """What /ready would say about the database: migrated, not migrated, or unreachable."""
+    from backend.db.migrate import current_revisions, head_revisions
+
+    try:
+        async with db.plain_transaction() as conn:
+            current = await current_revisions(conn)
+    except Exception:  # noqa: BLE001 - any failure to reach the database means "not ready"
+        return "unreachable"
+    if current != head_revisions():
+        return "not migrated (run `caravan migrate` as the owner role)"
+    return "migrated"
 
 
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
