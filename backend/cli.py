@@ -11,11 +11,12 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 from backend.auth import commands as auth_commands
 from backend.backups import commands as backup_commands
 from backend.commandline import Command, migrate_target
+from backend.db.session import Database
 from backend.db.target import DatabaseTarget, resolve_database
 from backend.errors import CaravanError, ConfigurationError
 from backend.exports import commands as export_commands
@@ -35,10 +36,11 @@ def _raise_shutdown(signum: int, frame: object) -> None:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
-    import uvicorn
-
     from backend.app import create_app
     from backend.runtime import build_services
+
+    # The issuer and every discovery URL follow CARAVAN_PUBLIC_URL, or else this bound address.
+    settings = settings.serving_on(args.host or settings.host, args.port or settings.port)
 
     async def prepare() -> DatabaseTarget:
         target = await resolve_database(settings)
@@ -59,23 +61,68 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
             services.backups = build_backups(settings, target, services.db)
         app = create_app(services)
-        host = args.host or settings.host
-        port = args.port or settings.port
-        log.info("serving on http://%s:%s", host, port)
-        # No access log unless asked for: a log line per request is CPU spent on every request.
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level="info",
-            access_log=args.access_log,
-            proxy_headers=False,
-            server_header=False,  # no product banner (backend/api/hygiene.py)
-        )
+        _serve(app, settings, services.db, target.where(), access_log=args.access_log)
     except _Shutdown:
         log.info("stopped")
     finally:
         target.release()
+
+
+def _serve(app: Any, settings: Settings, db: Database, where: str, *, access_log: bool) -> None:
+    import uvicorn
+
+    class AnnouncingServer(uvicorn.Server):
+        """Says whether it is ready, once the socket is bound (uvicorn's startup lines are off):
+        the public URL, and where the database is (never its password)."""
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.should_exit:
+                return
+            state = await _schema_state(db)
+            listening = f"listening on {settings.host}:{settings.port}"
+            if state == "migrated":
+                log.info(
+                    "ready: %s (%s); database: %s, migrated; stop with Ctrl-C",
+                    settings.issuer,
+                    listening,
+                    where,
+                )
+            else:
+                log.warning(
+                    "NOT ready: %s (%s); database: %s, %s; /ready answers 503",
+                    settings.issuer,
+                    listening,
+                    where,
+                    state,
+                )
+
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        # No access log unless asked for: a log line per request is CPU spent on every request.
+        # uvicorn's level covers its access log too, so its startup lines come with that log.
+        log_level="info" if access_log else "warning",
+        access_log=access_log,
+        proxy_headers=False,
+        server_header=False,  # no product banner (backend/api/hygiene.py)
+    )
+    AnnouncingServer(config).run()
+
+
+async def _schema_state(db: Database) -> str:
+    """What /ready would say about the database: migrated, not migrated, or unreachable."""
+    from backend.db.migrate import current_revisions, head_revisions
+
+    try:
+        async with db.plain_transaction() as conn:
+            current = await current_revisions(conn)
+    except Exception:  # noqa: BLE001 - any failure to reach the database means "not ready"
+        return "unreachable"
+    if current != head_revisions():
+        return "not migrated (run `caravan migrate` as the owner role)"
+    return "migrated"
 
 
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
@@ -128,13 +175,24 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+# Commands that run until stopped log what they do; every other command prints its result and
+# keeps stderr for warnings and errors (no Alembic or Casbin chatter).
+LONG_RUNNING = ("serve", "worker")
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO,
+        level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         handlers=[_CurrentStderr()],
     )
-    args = _parser().parse_args(argv)
+    if args.command in LONG_RUNNING:
+        logging.getLogger("caravan").setLevel(logging.INFO)
+    # Their INFO lines are internals (each migration step, the Casbin model), even where the app's
+    # logging config lowers the root level (Litestar does, in `serve`).
+    for chatty in ("alembic", "casbin"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         settings = Settings.from_env()
         {c.name: c.run for c in COMMANDS}[args.command](settings, args)

@@ -18,6 +18,9 @@ from backend.crm.opportunities.service import opportunities
 from backend.db.session import Database
 from backend.tenants.service import create_tenant
 
+# The demo tenant's name: `caravan demo --reset` drops a tenant only if it carries this name, so
+# a mistyped --slug can never delete a real tenant.
+DEMO_TENANT_NAME = "Demo Trading Ltd"
 CALL_NOTES = [
     "Asked for a quote on the spring order",
     "Unhappy with the last delivery; promised a call back",
@@ -174,7 +177,7 @@ async def seed_demo(
     # MFA for admins is off in the demo tenant, so the tour signs in with a password only.
     created = await create_tenant(
         db,
-        name="Demo Trading Ltd",
+        name=DEMO_TENANT_NAME,
         slug=slug,
         admin_email=email,
         admin_password=password,

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from backend.errors import ConfigurationError
 
-DEFAULT_ISSUER = "http://127.0.0.1:8000"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_ISSUER = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 DEFAULT_AUDIENCE = "caravan-api"
 
 
@@ -39,6 +42,37 @@ def _bool(env: Mapping[str, str], name: str) -> bool | None:
     raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
 
 
+def local_url(host: str, port: int) -> str:
+    """The URL a local client reaches `caravan serve` at, bound to host:port (a wildcard bind
+    is reached on the loopback address)."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - naming the wildcard, not binding to it
+        host = DEFAULT_HOST
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def _public_url(env: Mapping[str, str]) -> str | None:
+    """CARAVAN_PUBLIC_URL (CARAVAN_ISSUER, its older name, is still read): scheme, host and an
+    optional port, without a trailing slash, since the issuer is compared byte for byte."""
+    public = (env.get("CARAVAN_PUBLIC_URL") or "").strip()
+    legacy = (env.get("CARAVAN_ISSUER") or "").strip()
+    if public and legacy and public.rstrip("/") != legacy.rstrip("/"):
+        raise ConfigurationError(
+            "CARAVAN_PUBLIC_URL and CARAVAN_ISSUER differ; set only CARAVAN_PUBLIC_URL"
+        )
+    raw = public or legacy
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigurationError(
+            "CARAVAN_PUBLIC_URL must be an http(s) URL such as https://crm.example.com, "
+            f"got {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
 @dataclass(frozen=True)
 class Settings:
     environment: str = "development"
@@ -50,8 +84,11 @@ class Settings:
     migration_database_url: str | None = None
     # Name of the role the application connects as (migrations grant it table rights).
     app_role: str = "caravan_app"
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    # The URL clients reach this service at (CARAVAN_PUBLIC_URL). Unset: the address `serve`
+    # is bound to. The token issuer and every discovery URL follow it (see `issuer`).
+    public_url: str | None = None
     issuer: str = DEFAULT_ISSUER
     audience: str = DEFAULT_AUDIENCE
     access_token_ttl_seconds: int = 600
@@ -113,6 +150,11 @@ class Settings:
             return self.embedded
         return self.backup_enabled
 
+    def serving_on(self, host: str, port: int) -> Settings:
+        """These settings for a server bound to host:port: without a configured public URL,
+        the issuer (and so every discovery URL) is that address."""
+        return replace(self, host=host, port=port, issuer=self.public_url or local_url(host, port))
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -122,15 +164,19 @@ class Settings:
             raise ConfigurationError(
                 f"CARAVAN_ENV must be development, production or test, got {environment!r}"
             )
+        host = env.get("CARAVAN_HOST", DEFAULT_HOST)
+        port = _int(env, "CARAVAN_PORT", DEFAULT_PORT)
+        public_url = _public_url(env)
         settings = cls(
             environment=environment,
             data_dir=Path(env.get("CARAVAN_DATA_DIR", "var")),
             database_url=env.get("CARAVAN_DATABASE_URL") or None,
             migration_database_url=env.get("CARAVAN_MIGRATION_DATABASE_URL") or None,
             app_role=env.get("CARAVAN_APP_ROLE", "caravan_app"),
-            host=env.get("CARAVAN_HOST", "127.0.0.1"),
-            port=_int(env, "CARAVAN_PORT", 8000),
-            issuer=env.get("CARAVAN_ISSUER", DEFAULT_ISSUER),
+            host=host,
+            port=port,
+            public_url=public_url,
+            issuer=public_url or local_url(host, port),
             audience=env.get("CARAVAN_AUDIENCE", DEFAULT_AUDIENCE),
             access_token_ttl_seconds=_int(env, "CARAVAN_ACCESS_TOKEN_TTL", 600),
             refresh_token_ttl_seconds=_int(env, "CARAVAN_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
@@ -175,9 +221,9 @@ class Settings:
             problems.append(
                 "CARAVAN_SECRET_KEY is required (it encrypts signing keys and MFA secrets)"
             )
-        if self.issuer == DEFAULT_ISSUER:
-            problems.append("CARAVAN_ISSUER must be set to the public URL of this service")
-        elif not self.issuer.startswith("https://"):
-            problems.append("CARAVAN_ISSUER must be an https URL (OAuth requires TLS)")
+        if self.public_url is None:
+            problems.append("CARAVAN_PUBLIC_URL must be set to the public URL of this service")
+        elif not self.public_url.startswith("https://"):
+            problems.append("CARAVAN_PUBLIC_URL must be an https URL (OAuth requires TLS)")
         if problems:
             raise ConfigurationError("refusing to start in production: " + "; ".join(problems))

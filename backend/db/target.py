@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
 
 from backend.db.embedded import APP_ROLE, EmbeddedPostgres
 from backend.settings import Settings
@@ -14,6 +17,19 @@ class DatabaseTarget:
     owner_url: str | None
     app_role: str
     embedded: EmbeddedPostgres | None = None
+
+    def where(self) -> str:
+        """Where the database is, for a person to read: never with a password in it."""
+        url = make_url(self.app_url)
+        if self.embedded is not None:
+            cluster = self.embedded.cluster_dir
+            here = Path.cwd()
+            shown = f"./{cluster.relative_to(here)}" if cluster.is_relative_to(here) else cluster
+            return f"embedded PostgreSQL in {shown} (127.0.0.1:{url.port})"
+        bare = URL.create(
+            url.drivername, url.username, None, url.host, url.port, url.database, url.query
+        )
+        return bare.render_as_string(hide_password=False)
 
     def release(self) -> None:
         """Stop the embedded server if this process started it."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 from typing import Any
 
 from backend.commandline import Command, print_json, with_database
@@ -47,6 +46,9 @@ def _demo_arguments(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--email", default="admin@demo.example")
     demo.add_argument("--password", help="the admin's password (default: a random one)")
     demo.add_argument("--accounts", type=int, default=120, help="how many accounts (default 120)")
+    demo.add_argument(
+        "--reset", action="store_true", help="drop the demo tenant if it exists and seed it afresh"
+    )
 
 
 def cmd_tenant(settings: Settings, args: argparse.Namespace) -> None:
@@ -97,24 +99,10 @@ def cmd_user(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
-    from backend.demo import seed_demo
+    # Seeding and --reset live in backend/demo_command.py (it needs the owner role's URL).
+    from backend.demo_command import cmd_demo as run
 
-    password = args.password or secrets.token_urlsafe(12)
-
-    async def work(db: Database) -> Any:
-        return await seed_demo(
-            db, slug=args.slug, email=args.email, password=password, n_accounts=args.accounts
-        )
-
-    result = asyncio.run(with_database(settings, work))
-    print(
-        f"Demo tenant '{result.slug}': {result.accounts} accounts, {result.contacts} contacts, "
-        f"{result.opportunities} opportunities, {result.activities} activities.\n"
-        f"Sign in with tenant={result.slug} email={result.email} password={password}\n"
-        f"  curl -s -X POST http://{settings.host}:{settings.port}/auth/sign-in "
-        "-H 'content-type: application/json' "
-        f'-d \'{{"tenant":"{result.slug}","email":"{result.email}","password":"{password}"}}\''
-    )
+    run(settings, args)
 
 
 COMMANDS = (

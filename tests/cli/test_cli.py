@@ -189,7 +189,7 @@ def test_production_refuses_default_secrets(tmp_path: Path) -> None:
     assert result.returncode == 78
     # The signing key ring lives in the database, sealed with CARAVAN_SECRET_KEY (the first key
     # may still come from CARAVAN_SIGNING_KEY, but it is no longer required).
-    for needed in ("CARAVAN_DATABASE_URL", "CARAVAN_SECRET_KEY", "CARAVAN_ISSUER"):
+    for needed in ("CARAVAN_DATABASE_URL", "CARAVAN_SECRET_KEY", "CARAVAN_PUBLIC_URL"):
         assert needed in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -252,8 +252,13 @@ def test_serve_on_embedded_defaults_from_an_empty_data_dir() -> None:
         server.wait(timeout=30)
         log.close()
     assert server.returncode == 0, (data_dir / "serve.log").read_text()[-2000:]
+    served = (data_dir / "serve.log").read_text()
     # No access log unless --access-log: the requests above left no line each.
-    assert "GET /api/v1/contacts" not in (data_dir / "serve.log").read_text()
+    assert "GET /api/v1/contacts" not in served
+    # One ready line names the embedded database and the URL; no Alembic or Casbin chatter.
+    assert f"ready: {base} " in served
+    assert f"embedded PostgreSQL in {data_dir.resolve() / 'postgres'}" in served
+    assert "alembic" not in served and "casbin" not in served
     # The server stopped the embedded PostgreSQL it started.
     assert not (data_dir / "postgres" / "postmaster.pid").exists()
     assert oct((data_dir / "secrets").stat().st_mode & 0o777) == "0o700"

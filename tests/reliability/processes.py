@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 
 from backend.db.embedded import _free_port
+from backend.settings import DEFAULT_ISSUER
 from tests.bench.servers import ROOT, Server, wait_ready
 from tests.conftest import ACCESS_TOKEN_TTL, TEST_DATABASE, Cluster
 
@@ -39,6 +40,9 @@ def launch(
         "CARAVAN_DATA_DIR": str(data_dir),
         "CARAVAN_DATABASE_URL": database_url,
         "CARAVAN_ACCESS_TOKEN_TTL": str(ACCESS_TOKEN_TTL),
+        # One public URL for every server and the in-process services, as behind one load
+        # balancer: tokens name it as their issuer, so each accepts the others' tokens.
+        "CARAVAN_PUBLIC_URL": DEFAULT_ISSUER,
         **(env or {}),
     }
     with log.open("wb") as out:
