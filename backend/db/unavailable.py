@@ -19,17 +19,28 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 
 def database_unavailable(exc: BaseException) -> bool:
+    """Walks everything the error came from: causes, contexts, the driver's original error
+    and a task group's members (Litestar re-raises a dependency's error `from` its task group,
+    replacing the error's own cause: the driver's error is then only in its context)."""
     seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
         seen.add(id(current))
-        if isinstance(current, BaseExceptionGroup):  # dependencies resolved in a task group
-            return any(database_unavailable(inner) for inner in current.exceptions)
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True
         if isinstance(current, _UNAVAILABLE):
             return True
         if isinstance(current, asyncpg.InterfaceError) and "connection is closed" in str(current):
             return True
-        current = current.__cause__ or current.__context__
+        if isinstance(current, BaseExceptionGroup):  # dependencies resolved in a task group
+            todo.extend(current.exceptions)
+        origin = current.orig if isinstance(current, DBAPIError) else None
+        todo.extend(
+            e
+            for e in (current.__cause__, current.__context__, origin)
+            if isinstance(e, BaseException)
+        )
     return False

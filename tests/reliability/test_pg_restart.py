@@ -118,14 +118,18 @@ QUERY = "{ contacts(first: 200) { edges { node { id } } } }"
 async def _graphql_loop(
     http: httpx.AsyncClient, me: Side, them: Side, restarted: list[float], stop: asyncio.Event
 ) -> Seen:
-    """The same over GraphQL: own rows, or errors that say SERVICE_UNAVAILABLE (or the REST
-    503 problem, when the outage is met before the GraphQL layer)."""
+    """The same over GraphQL: own rows, or errors that say SERVICE_UNAVAILABLE (with a 503 when
+    the outage is met before execution, e.g. by the token's revocation check, or the REST 503
+    problem when it is met before the GraphQL layer)."""
     seen = Seen()
     while not stop.is_set():
         response = await http.post("/graphql", json={"query": QUERY}, headers=me.user.headers)
         seen.answers += 1
         body = response.json()
-        if response.status_code == 503 and body.get("code") == "database_unavailable":
+        before_graphql = {e.get("extensions", {}).get("code") for e in body.get("errors", [])}
+        if response.status_code == 503 and (
+            body.get("code") == "database_unavailable" or before_graphql == {"SERVICE_UNAVAILABLE"}
+        ):
             seen.unavailable += 1
         elif response.status_code != 200 or "Traceback" in response.text:
             seen.wrong.append(f"{response.status_code}: {response.text[:300]}")

@@ -11,6 +11,8 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException as LitestarHTTPException
 from litestar.exceptions import SerializationException
 
+from backend.db.unavailable import database_unavailable
+
 log = logging.getLogger("caravan.graphql")
 
 ALLOWED_METHODS = "POST"
@@ -23,6 +25,7 @@ CODES = {
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
     429: "TOO_MANY_REQUESTS",
+    503: "SERVICE_UNAVAILABLE",
 }
 
 
@@ -54,6 +57,14 @@ def handle_http_error(
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if database_unavailable(exc):  # before execution, e.g. checking the token's revocation
+        log.warning("database unavailable before GraphQL ran: %s", exc)
+        return request_error(
+            503,
+            "the database cannot be reached right now; retry shortly",
+            "SERVICE_UNAVAILABLE",
+            headers={"Retry-After": "2"},
+        )
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return request_error(500, "Internal server error")
 
