@@ -19,6 +19,7 @@ from backend.crm.accounts.models import Account
 from backend.crm.activities.models import Activity
 from backend.crm.contacts.models import Contact
 from backend.crm.opportunities.models import Opportunity
+from backend.crm.pipelines.models import Pipeline, PipelineStage, StageEntry
 from backend.custom_fields.models import CustomField
 from backend.db.base import Base
 from backend.exports.models import BulkReadUsage, Export, ExportRules
@@ -48,6 +49,8 @@ __all__ = [
     "OAuthClient",
     "Opportunity",
     "PhoneNumber",
+    "Pipeline",
+    "PipelineStage",
     "RecordChange",
     "RecoveryCode",
     "RefreshToken",
@@ -56,6 +59,7 @@ __all__ = [
     "RoleScope",
     "SecurityEvent",
     "SigningKey",
+    "StageEntry",
     "SyncDevice",
     "SyncOutcome",
     "Team",
@@ -76,6 +80,9 @@ TENANT_TABLES = (
     "contacts",
     "opportunities",
     "activities",
+    "pipelines",
+    "pipeline_stages",
+    "opportunity_stages",
     "custom_fields",
     "phone_numbers",
     "calendar_feeds",

@@ -16,6 +16,7 @@ from backend.api.rest.health import health, ready
 from backend.api.rest.history import HistoryController
 from backend.api.rest.lookup import LookupController, TenantSettingsController
 from backend.api.rest.oauth import OAuthController
+from backend.api.rest.pipelines import PipelinesController, SalesController
 from backend.api.rest.policy import RolesController, TeamsController, UserAccessController
 from backend.api.rest.records import record_router
 from backend.api.rest.security import SECURITY_CONTROLLERS
@@ -50,6 +51,8 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 HistoryController,
                 RolesController,
                 CustomFieldsController,
+                PipelinesController,
+                SalesController,
                 UserAccessController,
                 TeamsController,
                 LookupController,
