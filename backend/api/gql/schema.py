@@ -25,6 +25,7 @@ from backend.api.gql.history import HistoryQuery
 from backend.api.gql.introspection import SignedInIntrospection
 from backend.api.gql.lookup import LookupQuery
 from backend.api.gql.policy import PolicyMutation, PolicyQuery
+from backend.api.gql.sales import SalesMutation, SalesQuery
 from backend.api.gql.sync import SyncMutation, SyncQuery
 from backend.api.gql.transaction import OperationTransaction
 
@@ -53,6 +54,7 @@ Query = merge_types(
         SyncQuery,
         ExportQuery,
         CustomFieldQuery,
+        SalesQuery,
     ),
 )
 Mutation = merge_types(
@@ -64,6 +66,7 @@ Mutation = merge_types(
         SyncMutation,
         ExportMutation,
         CustomFieldMutation,
+        SalesMutation,
     ),
 )
 

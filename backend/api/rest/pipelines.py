@@ -26,6 +26,9 @@ class StageBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: Any = None
     probability: Any = None  # the default chance of winning, 0-100
     kind: str = "open"  # open, won or lost
+    position: int | None = (
+        None  # ignored: the list's order is the stages' order (a GET round-trips)
+    )
 
 
 class PipelineCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -25,11 +25,8 @@ OPPORTUNITY = EntitySpec(
             "stage",
             kind="choice",
             choices=STAGES,
-            description=(
-                "Where the deal stands: the name of its stage (`stage_id`) when that is one of "
-                "the six classic stages, else closed_won / closed_lost / prospecting by the "
-                "stage's kind. Writing it picks the stage of that name in the pipeline."
-            ),
+            # Mirrors stage_id (see the README, "Pipelines, stages and the forecast").
+            description="Where the deal stands in the pipeline.",
         ),
         FieldSpec(
             "pipeline_id",

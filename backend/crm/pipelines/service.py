@@ -148,7 +148,7 @@ def _checked_stages(raw: Any) -> list[dict[str, Any]]:
             raise ValidationFailed.one(f"{where}.probability", "invalid_type", "an integer 0-100")
         if not 0 <= probability <= 100:
             raise ValidationFailed.one(f"{where}.probability", "out_of_range", "must be 0-100")
-        kind = item.get("kind", "open")
+        kind = item.get("kind") or "open"
         if kind not in KINDS:
             raise ValidationFailed.one(f"{where}.kind", "invalid_choice", "open, won or lost")
         stage_id = item.get("id")
