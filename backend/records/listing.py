@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func, literal
+from sqlalchemy import ColumnElement, Numeric, Table, func, literal
 
 from backend.errors import BadRequest, ValidationFailed
 from backend.records.spec import EntitySpec
@@ -86,7 +86,8 @@ class ListQuery:
         column = table.c[self.sort_column]
         if self.null_sort_value is None:
             return column
-        return func.coalesce(column, literal(self.null_sort_value, column.type))
+        # An unconstrained numeric: the key is beyond the column's own precision.
+        return func.coalesce(column, literal(self.null_sort_value, Numeric()))
 
 
 STATUS_COLUMN = "completed_at"
