@@ -131,14 +131,14 @@ def _invalid(param: str, code: str, message: str) -> ValidationFailed:
 def _range_value(param: str, kind: str, raw: Any) -> Any:
     if kind in ("decimal", "integer"):
         try:
-            value = raw if isinstance(raw, Decimal | int) else Decimal(str(raw).strip())
+            number = raw if isinstance(raw, Decimal | int) else Decimal(str(raw).strip())
         except InvalidOperation:
             raise _invalid(param, "invalid_number", "must be a number") from None
-        if isinstance(raw, bool) or not Decimal(value).is_finite():
+        if isinstance(raw, bool) or not Decimal(number).is_finite():
             raise _invalid(param, "invalid_number", "must be a finite number")
-        if abs(Decimal(value)) >= Decimal(10) ** 15:
+        if abs(Decimal(number)) >= Decimal(10) ** 15:
             raise _invalid(param, "out_of_range", "is out of range")
-        return value
+        return number
     if kind == "date":
         if isinstance(raw, date) and not isinstance(raw, datetime):
             return raw
@@ -196,8 +196,8 @@ def _null_sort_value(spec: EntitySpec, column: str) -> Decimal | None:
     col = spec.table.c.get(column)
     if col is None or not col.nullable:
         return None
-    precision = getattr(col.type, "precision", None)
-    scale = getattr(col.type, "scale", None) or 0
+    precision: int | None = getattr(col.type, "precision", None)
+    scale: int = getattr(col.type, "scale", None) or 0
     if precision is None:
         raise ValueError(f"{spec.name}: sort column {column} is nullable and not a decimal")
     return Decimal(10) ** (precision - scale)

@@ -24,8 +24,8 @@ from backend.api.gql.schema import schema
 from backend.crm.accounts.service import ACCOUNT
 from backend.crm.registry import ENTITIES, SERVICES
 from backend.records.fields import FieldSpec
-from backend.records.service import RecordService
 from backend.records.listing import choice_filters, range_params
+from backend.records.service import RecordService
 from backend.records.spec import EntitySpec, Relation
 from backend.runtime import Services
 from tests.conftest import TenantUser, gql, new_tenant

@@ -100,7 +100,9 @@ async def _walk(client: httpx.AsyncClient, world: World, sort: str) -> list[str]
     seen: list[str] = []
     after: str | None = None
     while True:
-        params = {"sort": sort, "limit": 1, **({"after": after} if after else {})}
+        params: dict[str, str | int] = {"sort": sort, "limit": 1}
+        if after:
+            params["after"] = after
         got = await client.get("/api/v1/opportunities", params=params, headers=world.admin.headers)
         assert got.status_code == 200, got.text
         seen += world.names(got.json()["items"])

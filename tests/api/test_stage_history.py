@@ -5,6 +5,7 @@ time in each stage, to whoever may read the opportunity."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import datetime
 from typing import Any
 
@@ -81,7 +82,7 @@ async def test_each_move_closes_one_stay_and_opens_the_next(
         str(rep.user_id),
         str(admin.user_id),
     ]
-    for stay, after in zip(stays, stays[1:], strict=False):
+    for stay, after in itertools.pairwise(stays):
         assert stay["left_at"] == after["entered_at"]
         spent = (_at(stay["left_at"]) - _at(stay["entered_at"])).total_seconds()
         assert stay["seconds_in_stage"] == pytest.approx(spent, abs=0.002)
