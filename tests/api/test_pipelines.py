@@ -211,7 +211,10 @@ async def test_rewriting_stages_and_what_cannot_be_removed(
     ]
     assert stages[1]["id"] == lead["id"] and stages[0]["probability"] == 45
     got = await client.get(f"/api/v1/opportunities/{deal['id']}", headers=admin.headers)
-    assert got.json()["stage"] == "qualification"
+    assert (got.json()["stage"], got.json()["version"]) == ("qualification", 2)
+    history = await client.get(f"/api/v1/opportunities/{deal['id']}/history", headers=admin.headers)
+    newest = history.json()["items"][0]
+    assert (newest["event"], newest["field"]) == ("update", "stage"), newest
     in_use = await client.delete(f"/api/v1/pipelines/{pipeline['id']}", headers=admin.headers)
     assert_problem(in_use, 409, code="pipeline_in_use")
     default = await _default(client, admin)

@@ -26,6 +26,7 @@ from backend.crm.pipelines.models import (
 from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from backend.history.changes import record_updated
 from backend.policy.engine import policies, user_subject
 from backend.policy.scopes import require_scope
 
@@ -199,21 +200,37 @@ async def _write_stages(
                 .where(*where, _stages.c.id == stage["id"])
                 .values(**values, version=_stages.c.version + 1, updated_at=func.now())
             )
-    # An opportunity's `stage` string follows its stage's name and kind.
+    await _relabel_opportunities(conn, ctx, pipeline_id)
+
+
+async def _relabel_opportunities(
+    conn: AsyncConnection, ctx: RequestContext, pipeline_id: uuid.UUID
+) -> None:
+    """An opportunity's `stage` string follows its stage's name and kind: each one rewritten
+    gets a new version and a change-history entry (so delta sync sees it)."""
     label = (
         select(func.opportunity_stage_label(_stages.c.name, _stages.c.kind))
         .where(_stages.c.tenant_id == ctx.tenant_id, _stages.c.id == _opportunities.c.stage_id)
         .scalar_subquery()
     )
-    await conn.execute(
-        update(_opportunities)
-        .where(
-            _opportunities.c.tenant_id == ctx.tenant_id,
-            _opportunities.c.pipeline_id == pipeline_id,
-            _opportunities.c.stage != label,
-        )
-        .values(stage=label, version=_opportunities.c.version + 1, updated_at=func.now())
+    stale = (
+        _opportunities.c.tenant_id == ctx.tenant_id,
+        _opportunities.c.pipeline_id == pipeline_id,
+        _opportunities.c.stage != label,
     )
+    columns = [c for c in _opportunities.c if c.name != "tenant_id"]
+    locked = await conn.execute(select(*columns).where(*stale).with_for_update())
+    before = {row["id"]: dict(row) for row in locked.mappings()}
+    if not before:
+        return
+    written = await conn.execute(
+        update(_opportunities)
+        .where(*stale)
+        .values(stage=label, version=_opportunities.c.version + 1, updated_at=func.now())
+        .returning(*columns)
+    )
+    for row in written.mappings():
+        await record_updated(conn, ctx, "opportunity", before[row["id"]], dict(row))
 
 
 async def _guarded(conn: AsyncConnection, work: Any) -> None:
