@@ -165,12 +165,12 @@ def upgrade() -> None:
     op.add_column("opportunities", sa.Column("pipeline_id", UUID(as_uuid=True)))
     op.add_column("opportunities", sa.Column("stage_id", UUID(as_uuid=True)))
     op.execute(STAGE_LABEL)
-    op.execute(
+    _per_tenant(
         """
         UPDATE opportunities o SET pipeline_id = s.pipeline_id, stage_id = s.id
         FROM pipeline_stages s JOIN pipelines p
           ON p.tenant_id = s.tenant_id AND p.id = s.pipeline_id AND p.is_default
-        WHERE s.tenant_id = o.tenant_id AND s.name = o.stage
+        WHERE o.tenant_id = t AND s.tenant_id = o.tenant_id AND s.name = o.stage;
         """
     )
     op.alter_column("opportunities", "pipeline_id", nullable=False)
@@ -237,12 +237,31 @@ def upgrade() -> None:
     enable_tenant_rls("opportunity_stages")
     grant("opportunity_stages", "SELECT, INSERT, UPDATE, DELETE")
     # Existing opportunities: one open stay each, since their last change (the best we know).
-    op.execute(
+    _per_tenant(
         """
         INSERT INTO opportunity_stages (tenant_id, id, opportunity_id, stage_id, entered_at)
         SELECT tenant_id, gen_random_uuid(), id, stage_id, updated_at FROM opportunities
+        WHERE tenant_id = t;
         """
     )
+
+
+def _per_tenant(statements: str) -> None:
+    """Run `statements` once per tenant (as `t`), under that tenant's RLS setting: the owner
+    is subject to FORCE RLS too."""
+    op.execute(_PER_TENANT.replace("<statements>", statements))
+
+
+_PER_TENANT = """
+DO $$ DECLARE t uuid;
+BEGIN
+    FOR t IN SELECT id FROM tenants LOOP
+        PERFORM set_config('app.tenant_id', t::text, true);
+        <statements>
+    END LOOP;
+    PERFORM set_config('app.tenant_id', '', true);
+END $$
+"""
 
 
 def _seed_default_pipelines() -> None:
@@ -274,22 +293,14 @@ def _seed_default_pipelines() -> None:
 def _salespeople_read_pipelines() -> None:
     """roles.toml as of this revision: the built-in salesperson reads pipelines but does not
     edit them (its `*` allows would grant it). Existing tenants' built-in role gets the same."""
-    op.execute(
+    _per_tenant(
         """
-        DO $$
-        DECLARE r record; a text;
-        BEGIN
-            FOR r IN SELECT tenant_id, id FROM roles WHERE builtin AND name = 'salesperson' LOOP
-                PERFORM set_config('app.tenant_id', r.tenant_id::text, true);
-                FOREACH a IN ARRAY ARRAY['create', 'update', 'delete'] LOOP
-                    INSERT INTO role_rules (tenant_id, id, role_id, effect, object, action)
-                    VALUES (r.tenant_id, gen_random_uuid(), r.id, 'deny', 'pipeline', a)
-                    ON CONFLICT DO NOTHING;
-                END LOOP;
-                UPDATE tenants SET policy_version = policy_version + 1 WHERE id = r.tenant_id;
-            END LOOP;
-            PERFORM set_config('app.tenant_id', '', true);
-        END $$
+        INSERT INTO role_rules (tenant_id, id, role_id, effect, object, action)
+        SELECT t, gen_random_uuid(), r.id, 'deny', 'pipeline', a.action
+        FROM roles r CROSS JOIN (VALUES ('create'), ('update'), ('delete')) AS a(action)
+        WHERE r.tenant_id = t AND r.builtin AND r.name = 'salesperson'
+        ON CONFLICT DO NOTHING;
+        UPDATE tenants SET policy_version = policy_version + 1 WHERE id = t;
         """
     )
 
