@@ -11,7 +11,7 @@ import pytest
 
 from backend.runtime import Services
 from tests.conftest import TenantUser, gql, new_tenant
-from tests.security.policy_helpers import assert_problem, gql_data, user_with_roles
+from tests.security.policy_helpers import assert_problem, gql_codes, gql_data, user_with_roles
 
 DEAL = {"name": "Fleet", "stage": "proposal", "amount": 1000, "close_date": "2026-02-10"}
 CUSTOM = {
@@ -287,3 +287,21 @@ async def test_pipelines_over_graphql(client: httpx.AsyncClient, admin: TenantUs
         )
     )["updatePipeline"]
     assert bad == {"pipeline": None, "errors": [{"field": "stages", "code": "invalid_stages"}]}
+
+
+async def test_a_salesperson_cannot_edit_pipelines_over_graphql(
+    services: Services, client: httpx.AsyncClient, admin: TenantUser
+) -> None:
+    rep = await user_with_roles(services, client, admin, "gqlrep", ["salesperson"])
+    refused = await gql(
+        client,
+        rep,
+        "mutation M($input: CreatePipelineInput!) { createPipeline(input: $input) "
+        "{ pipeline { id } errors { field code } } }",
+        {"input": {"name": "Sneaky", "stages": [{"name": "One", "probability": 5}]}},
+    )
+    assert gql_codes(refused) == ["FORBIDDEN"], refused
+    names = [p["name"] for p in await _pipelines(client, admin)]
+    assert "Sneaky" not in names
+    readable = gql_data(await gql(client, rep, "{ pipelines { name } }"))["pipelines"]
+    assert [p["name"] for p in readable] == names

@@ -234,3 +234,22 @@ async def test_filters_and_sorts_over_graphql(client: httpx.AsyncClient, world: 
         client, world.admin, '{ opportunities(filter: {stage: "won"}) { edges { node { id } } } }'
     )
     assert bad["errors"][0]["extensions"]["field"] == "stage", bad
+
+
+async def test_graphql_pages_by_amount_with_the_nulls_last(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    query = (
+        "query P($after: String) { opportunities(first: 2, after: $after, "
+        "orderBy: {field: AMOUNT}) { edges { node { id } } "
+        "pageInfo { hasNextPage endCursor } } }"
+    )
+    seen: list[str] = []
+    after: str | None = None
+    while True:
+        page = gql_data(await gql(client, world.admin, query, {"after": after}))["opportunities"]
+        seen += world.names([e["node"] for e in page["edges"]])
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == ["a", "b", "e", "d", "c"]
