@@ -95,6 +95,16 @@ async def test_stage_and_stage_id_stay_in_step(
     # Only a stage_id: the stage string follows.
     bare = await _create(client, admin, stage=None, stage_id=_stage(default, "qualification"))
     assert (bare["stage"], bare["pipeline_id"]) == ("qualification", default["id"])
+    # Neither: a new deal starts prospecting in the default pipeline.
+    fresh = await _create(client, admin, stage=None)
+    assert (fresh["stage"], fresh["stage_id"]) == ("prospecting", _stage(default, "prospecting"))
+    unnamed = await client.post(
+        "/api/v1/opportunities",
+        json={"name": "Unnamed", "close_date": "2026-05-01"},
+        headers=admin.headers,
+    )
+    assert unnamed.status_code == 201, unnamed.text
+    assert unnamed.json()["stage_id"] == _stage(default, "prospecting")
 
 
 async def test_a_custom_pipeline_and_a_stage_of_another_pipeline(

@@ -54,6 +54,7 @@ class Opportunity(TenantMixin, CustomValuesMixin, Base):
             ["tenant_id", "stage_id"], ["pipeline_stages.tenant_id", "pipeline_stages.id"]
         ),
         CheckConstraint("probability BETWEEN 0 AND 100", name="probability_percent"),
+        CheckConstraint("pipeline_id IS NOT NULL AND stage_id IS NOT NULL", name="has_stage"),
         Index(None, "tenant_id", "owner_id"),
         Index(None, "tenant_id", "stage_id"),
         Index(None, "tenant_id", "close_date"),
@@ -63,10 +64,12 @@ class Opportunity(TenantMixin, CustomValuesMixin, Base):
     )
 
     name: Mapped[str] = mapped_column(String(200), nullable=False)
-    # `stage` mirrors `stage_id` (kept in step by a trigger, see migration 0014_pipelines).
-    stage: Mapped[str] = mapped_column(String(20), nullable=False)
-    pipeline_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    stage_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    # `stage` mirrors `stage_id`; a trigger keeps them in step and fills in whichever a write
+    # leaves out (migration 0014_pipelines). A new deal named by neither starts prospecting.
+    stage: Mapped[str] = mapped_column(String(20), nullable=False, server_default="prospecting")
+    # Never NULL once written (the `has_stage` check): the trigger fills them before the check.
+    pipeline_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    stage_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     currency: Mapped[str | None] = mapped_column(String(3))
     probability: Mapped[int | None] = mapped_column(SmallInteger)
