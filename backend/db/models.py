@@ -18,6 +18,7 @@ from backend.crm.accounts.models import Account
 from backend.crm.activities.models import Activity
 from backend.crm.contacts.models import Contact
 from backend.crm.opportunities.models import Opportunity
+from backend.crm.pipelines.models import Pipeline, PipelineStage, StageEntry
 from backend.custom_fields.models import CustomField
 from backend.db.base import Base
 from backend.exports.models import BulkReadUsage, Export, ExportRules
@@ -50,6 +51,8 @@ __all__ = [
     "OAuthClient",
     "Opportunity",
     "PhoneNumber",
+    "Pipeline",
+    "PipelineStage",
     "RecordChange",
     "RecoveryCode",
     "RefreshToken",
@@ -59,6 +62,7 @@ __all__ = [
     "RoleScope",
     "SecurityEvent",
     "SigningKey",
+    "StageEntry",
     "SyncDevice",
     "SyncOutcome",
     "Team",
@@ -79,6 +83,9 @@ TENANT_TABLES = (
     "contacts",
     "opportunities",
     "activities",
+    "pipelines",
+    "pipeline_stages",
+    "opportunity_stages",
     "custom_fields",
     "phone_numbers",
     "calendar_feeds",

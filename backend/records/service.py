@@ -168,6 +168,7 @@ class RecordService:
             access.require_fields(
                 "read",
                 set(query.filters)
+                | query.filtered_fields
                 | {query.sort_column}
                 | custom_fields.sent_names(query.custom_filters),
             )
@@ -175,9 +176,9 @@ class RecordService:
             sort_col = (
                 custom_fields.sort_expression(table, access, query.sort_column[7:])
                 if custom_sort
-                else table.c[query.sort_column]
+                else query.sort_expression(table)
             )
-            conditions = [
+            conditions = query.conditions(table) + [
                 custom_fields.filter_condition(table, access, key, raw)
                 for key, raw in query.custom_filters.items()
             ]

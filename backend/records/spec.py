@@ -40,8 +40,12 @@ class EntitySpec:
     search_columns: tuple[str, ...] = ()
     # Exact-match filters on UUID columns, e.g. owner_id, account_id.
     filter_columns: tuple[str, ...] = ("owner_id",)
-    # Columns a list may be sorted by (all NOT NULL, so keyset pagination is total).
+    # Columns a list may be sorted by (NOT NULL, so keyset pagination is total; a nullable
+    # numeric column sorts with its nulls last, see backend/records/listing.py).
     sort_columns: tuple[str, ...] = ("id", "created_at", "updated_at")
+    # Numeric, date and date-time columns a list may be narrowed to a range of (inclusive):
+    # `?amount_min=&amount_max=`, `?close_date_from=&close_date_to=` (listing.py).
+    range_columns: tuple[str, ...] = ()
     # Writable UUID fields that must name another row: of an entity (then one the caller may
     # read, in scope) or of a plain tenant table (e.g. users).
     references: Mapping[str, Table | EntitySpec] = field(default_factory=dict)

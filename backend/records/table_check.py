@@ -69,8 +69,13 @@ def check_table(spec: EntitySpec) -> None:
     for name in spec.filter_columns:
         _column(spec, name, "filter column")
     for name in spec.sort_columns:
-        if _column(spec, name, "sort column").nullable:
-            # Keyset pagination compares (sort value, id): a NULL would drop rows from pages.
-            raise ValueError(f"{spec.name}.{name}: sort column {table}.{name} is nullable")
+        column = _column(spec, name, "sort column")
+        # Keyset pagination compares (sort value, id): a NULL would drop rows from pages. A
+        # nullable decimal is the exception: listing sorts it by a key that puts NULLs last.
+        if column.nullable and getattr(column.type, "precision", None) is None:
+            raise ValueError(
+                f"{spec.name}.{name}: sort column {table}.{name} is nullable (only a nullable "
+                "decimal may be sorted on)"
+            )
     for name in spec.references:
         _column(spec, name, "reference")

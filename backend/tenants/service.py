@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
+from backend.crm.pipelines.service import seed_default_pipeline
 from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.db.session import Database
@@ -108,6 +109,7 @@ async def create_tenant(
             ) from None
         admin_id = await _insert_user(conn, tenant_id, email, admin_password, "Administrator")
         await seed_builtin_roles(conn, tenant_id)
+        await seed_default_pipeline(conn, tenant_id)
         await assign_roles(conn, tenant_id, admin_id, [TENANT_ADMIN])
     return CreatedTenant(tenant_id=tenant_id, slug=slug, admin_user_id=admin_id)
 

@@ -24,6 +24,7 @@ from backend.api.gql.schema import schema
 from backend.crm.accounts.service import ACCOUNT
 from backend.crm.registry import ENTITIES, SERVICES
 from backend.records.fields import FieldSpec
+from backend.records.listing import choice_filters, range_params
 from backend.records.service import RecordService
 from backend.records.spec import EntitySpec, Relation
 from backend.runtime import Services
@@ -78,7 +79,13 @@ def test_every_registered_entity_has_its_graphql(spec: EntitySpec) -> None:
     filter_type = schema._schema.type_map[f"{name}Filter"]
     assert isinstance(filter_type, GraphQLInputObjectType)
     filter_fields = set(filter_type.fields)
-    assert filter_fields == {"q", "updatedSince", *(camel(c) for c in spec.filter_columns)}
+    assert filter_fields == {
+        "q",
+        "updatedSince",
+        *(camel(c) for c in spec.filter_columns),
+        *(camel(p) for p in range_params(spec)),
+        *(camel(c) for c in choice_filters(spec)),
+    }
     order = schema._schema.type_map[f"{name}OrderField"]
     assert isinstance(order, GraphQLEnumType)
     assert set(order.values) == {c.upper() for c in spec.sort_columns}

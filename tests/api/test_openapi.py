@@ -25,7 +25,9 @@ ENTITIES = [
         "ActivityCreate",
         "ActivityUpdate",
         {"kind", "subject"},
-        LIST_PARAMETERS | {"account_id", "contact_id", "opportunity_id"},
+        LIST_PARAMETERS
+        | {"account_id", "contact_id", "opportunity_id", "kind", "status"}
+        | {"due_at_from", "due_at_to", "starts_at_from", "starts_at_to"},
         id="activities",
     ),
 ]

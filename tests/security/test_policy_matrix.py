@@ -12,6 +12,7 @@ decisions (through the effective-permissions view).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +76,8 @@ class World:
     skins: dict[str, Skin]
     links: dict[str, str]  # entity -> a record of it to link to (the admin's)
     owned: dict[tuple[str, str], dict[str, Any]]  # (role, entity) -> a record the user owns
+    # Fields naming a row of a plain tenant table (not an entity) -> a row every role may name.
+    table_refs: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def value(self, spec: EntitySpec, field: str, role: str) -> Any:
         ref = parent_refs(spec).get(field)
@@ -84,6 +87,8 @@ class World:
             return owned["id"] if owned else self.links[ref.name]
         if field == "owner_id":
             return str(self.users[role].user_id)
+        if field in self.table_refs:
+            return self.table_refs[field]
         return sample(spec.fields[field])
 
     def full_body(self, spec: EntitySpec) -> dict[str, Any]:
@@ -136,6 +141,9 @@ async def world(services: Services, client: httpx.AsyncClient) -> World:
     )
     users = dict(zip(ROLES, signed_in, strict=True))
     world = World(admin=admin, users=users, skins=skins(client), links={}, owned={})
+    # The default pipeline and its first stage (the stage the `stage` sample names).
+    [pipeline] = (await client.get("/api/v1/pipelines", headers=admin.headers)).json()["items"]
+    world.table_refs.update(pipeline_id=pipeline["id"], stage_id=pipeline["stages"][0]["id"])
     for spec in _by_dependency():
         world.links[spec.name] = (await _create(rest, admin, spec, world.full_body(spec)))["id"]
     for role, user in users.items():

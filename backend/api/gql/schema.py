@@ -26,6 +26,7 @@ from backend.api.gql.history import HistoryQuery
 from backend.api.gql.introspection import SignedInIntrospection
 from backend.api.gql.lookup import LookupQuery
 from backend.api.gql.policy import PolicyMutation, PolicyQuery
+from backend.api.gql.sales import SalesMutation, SalesQuery
 from backend.api.gql.sync import SyncMutation, SyncQuery
 from backend.api.gql.transaction import OperationTransaction
 
@@ -55,6 +56,7 @@ Query = merge_types(
         ExportQuery,
         CustomFieldQuery,
         AgendaQuery,
+        SalesQuery,
     ),
 )
 Mutation = merge_types(
@@ -67,6 +69,7 @@ Mutation = merge_types(
         ExportMutation,
         CustomFieldMutation,
         AgendaMutation,
+        SalesMutation,
     ),
 )
 

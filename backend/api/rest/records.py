@@ -25,7 +25,7 @@ from backend.context import RequestContext
 from backend.errors import BadRequest, PreconditionRequired
 from backend.history import reading
 from backend.history.revert import revert_change, revert_record
-from backend.records.listing import build_list_query
+from backend.records.listing import build_list_query, choice_filters, range_params
 from backend.records.service import Page, Record, RecordService
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
@@ -101,6 +101,7 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
         "ctx", inspect.Parameter.KEYWORD_ONLY, annotation=NamedDependency[RequestContext]
     )
     tags = [spec.plural]
+    ranges, choices = range_params(spec), choice_filters(spec)
 
     async def list_records(
         ctx: RequestContext, request: Request[Any, Any, Any], **params: Any
@@ -119,6 +120,8 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
                 for name, value in request.query_params.items()
                 if name.startswith("custom.")
             },
+            ranges={name: params.get(name) for name in ranges},
+            choices={name: params.get(name) for name in choices},
         )
         page = await service.list(ctx, query)
         body = page_body(replace(page, items=[sparse(r, fields) for r in page.items]))
@@ -141,6 +144,14 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
             "sort", str, description=f"one of {', '.join(spec.sort_columns)}; '-' for descending"
         ),
         *(_query(name, str, description="UUID") for name in spec.filter_columns),
+        *(
+            _query(name, str, description=_range_description(name, column, bound, kind))
+            for name, (column, bound, kind) in ranges.items()
+        ),
+        *(
+            _query(name, str, description=f"exactly one of {', '.join(values)}")
+            for name, values in choices.items()
+        ),
         _query("fields", str, description="comma-separated fields to return (id, version kept)"),
         inspect.Parameter(
             "if_none_match", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=IfNoneMatch
@@ -287,6 +298,12 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
         ],
         dependencies={"ctx": provide_context},
     )
+
+
+def _range_description(name: str, column: str, bound: int, kind: str) -> str:
+    what = {"decimal": "a number", "integer": "an integer", "date": "a date (YYYY-MM-DD)"}
+    end = "lowest" if bound == 0 else "highest"
+    return f"{what.get(kind, 'an ISO 8601 date-time')}: the {end} {column} listed (inclusive)"
 
 
 def _provided(data: msgspec.Struct) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from backend.api.rest.history import HistoryController
 from backend.api.rest.imports import ImportsController
 from backend.api.rest.lookup import LookupController, TenantSettingsController
 from backend.api.rest.oauth import OAuthController
+from backend.api.rest.pipelines import PipelinesController, SalesController
 from backend.api.rest.policy import RolesController, TeamsController, UserAccessController
 from backend.api.rest.records import record_router
 from backend.api.rest.security import SECURITY_CONTROLLERS
@@ -52,6 +53,8 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 HistoryController,
                 RolesController,
                 CustomFieldsController,
+                PipelinesController,
+                SalesController,
                 UserAccessController,
                 TeamsController,
                 LookupController,

@@ -44,6 +44,7 @@ ACTIVITY = EntitySpec(
     search_columns=("subject",),
     filter_columns=("owner_id", "account_id", "contact_id", "opportunity_id"),
     sort_columns=("id", "created_at", "updated_at"),
+    range_columns=("due_at", "starts_at"),
     references={
         "account_id": ACCOUNT,
         "contact_id": CONTACT,

@@ -48,15 +48,28 @@ class Opportunity(TenantMixin, CustomValuesMixin, Base):
             ["contacts.tenant_id", "contacts.id"],
             ondelete="SET NULL (contact_id)",
         ),
+        # A pipeline or stage in use cannot be removed.
+        ForeignKeyConstraint(["tenant_id", "pipeline_id"], ["pipelines.tenant_id", "pipelines.id"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "stage_id"], ["pipeline_stages.tenant_id", "pipeline_stages.id"]
+        ),
         CheckConstraint("probability BETWEEN 0 AND 100", name="probability_percent"),
+        CheckConstraint("pipeline_id IS NOT NULL AND stage_id IS NOT NULL", name="has_stage"),
         Index(None, "tenant_id", "owner_id"),
+        Index(None, "tenant_id", "stage_id"),
+        Index(None, "tenant_id", "close_date"),
         Index(None, "tenant_id", "account_id"),
         Index(None, "tenant_id", "contact_id"),
         Index(None, "tenant_id", "updated_at"),
     )
 
     name: Mapped[str] = mapped_column(String(200), nullable=False)
-    stage: Mapped[str] = mapped_column(String(20), nullable=False)
+    # `stage` mirrors `stage_id`; a trigger keeps them in step and fills in whichever a write
+    # leaves out (migration 0014_pipelines). A new deal named by neither starts prospecting.
+    stage: Mapped[str] = mapped_column(String(20), nullable=False, server_default="prospecting")
+    # Never NULL once written (the `has_stage` check): the trigger fills them before the check.
+    pipeline_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    stage_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     currency: Mapped[str | None] = mapped_column(String(3))
     probability: Mapped[int | None] = mapped_column(SmallInteger)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from enum import Enum
 from typing import Any, cast
 
@@ -22,6 +23,7 @@ from backend.api.gql.inputs import create_input, graphql_type, update_input
 from backend.api.gql.pagination import Connection, SortDirection
 from backend.api.gql.payloads import FieldError
 from backend.records.fields import FieldSpec
+from backend.records.listing import choice_filters, range_params
 from backend.records.service import WITHHELD, Record, RecordService
 from backend.records.spec import EntitySpec
 
@@ -129,11 +131,23 @@ def _order_input(spec: EntitySpec) -> Any:
     return strawberry.input(type(f"{name}Order", (), namespace))
 
 
+_RANGE_TYPES: dict[str, Any] = {
+    "decimal": Decimal,
+    "integer": int,
+    "date": date,
+    "datetime": datetime,
+}
+
+
 def _filter_input(spec: EntitySpec) -> Any:
-    """`q` (search), exact matches on the filter columns, `updatedSince`."""
+    """`q` (search), exact matches on the filter columns, `updatedSince`, the range columns'
+    bounds (`amountMin`, `closeDateFrom`...) and equality on choice fields (`stage`)."""
     annotations: dict[str, Any] = {"q": str | None}
     annotations.update({column: strawberry.ID | None for column in spec.filter_columns})
     annotations["updated_since"] = datetime | None
+    for name, (_, _, kind) in range_params(spec).items():
+        annotations[name] = _RANGE_TYPES[kind] | None
+    annotations.update({name: str | None for name in choice_filters(spec)})
     namespace = {"__annotations__": annotations, **dict.fromkeys(annotations)}
     return strawberry.input(type(f"{spec.graphql_name}Filter", (), namespace))
 

@@ -16,7 +16,7 @@ from backend.api.gql.pagination import Connection, sort_key, to_connection
 from backend.api.gql.payloads import FieldError, payload_call
 from backend.errors import NotFound
 from backend.history.revert import revert_change, revert_record
-from backend.records.listing import build_list_query
+from backend.records.listing import build_list_query, choice_filters, range_params
 from backend.records.service import Record
 
 
@@ -81,6 +81,8 @@ def _page(entity: EntityTypes) -> Any:
             filters={column: getattr(f, column) for column in spec.filter_columns},
             updated_since=f.updated_since,
             sort=sort_key(order_by.field, order_by.direction) if order_by else None,
+            ranges={name: getattr(f, name) for name in range_params(spec)},
+            choices={name: getattr(f, name) for name in choice_filters(spec)},
         )
         page = await entity.service.list(ctx, query)
         return to_connection(page, query, entity.node, after is not None)
