@@ -18,6 +18,7 @@ from backend.calendar.models import CalendarFeed
 from backend.crm.accounts.models import Account
 from backend.crm.activities.models import Activity
 from backend.crm.contacts.models import Contact
+from backend.crm.leads.models import Lead
 from backend.crm.opportunities.models import Opportunity
 from backend.custom_fields.models import CustomField
 from backend.db.base import Base
@@ -45,6 +46,7 @@ __all__ = [
     "Export",
     "ExportRules",
     "IdempotencyKey",
+    "Lead",
     "OAuthClient",
     "Opportunity",
     "PhoneNumber",
@@ -76,6 +78,7 @@ TENANT_TABLES = (
     "contacts",
     "opportunities",
     "activities",
+    "leads",
     "custom_fields",
     "phone_numbers",
     "calendar_feeds",

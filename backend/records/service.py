@@ -371,7 +371,12 @@ class RecordService:
         record_id: uuid.UUID | str,
         data: Mapping[str, Any],
         expected_version: int,
+        *,
+        server_values: Mapping[str, Any] | None = None,
     ) -> Record:
+        """`server_values`: fields the server itself sets (e.g. a lead's conversion links),
+        never taken from a client: written without the writability and field-policy checks
+        of `data`, but with the same record scope, version guard, history and hooks."""
         key = self.parse_id(record_id)
         table = self.table
         async with ctx.session.transaction() as conn:
@@ -380,6 +385,7 @@ class RecordService:
             # Before validation, as on create.
             access.require_fields("update", set(builtin) | custom_fields.sent_names(custom))
             values = validate_changes(self.spec.fields, builtin, creating=False)
+            values.update(server_values or {})
             visible = self.visible(ctx, access, "update")
             # The row as it was, locked: its old values go into the change history.
             before = await self.fetch(conn, visible, key, lock=True)
