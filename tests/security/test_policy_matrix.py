@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -58,6 +58,7 @@ CUSTOM: dict[str, dict[str, Any]] = {
     },
 }
 ROLES = {**BUILTIN, **CUSTOM}
+UNLINKED = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
 
 def oracle(role: str, obj: str, action: str) -> bool:
@@ -75,15 +76,23 @@ class World:
     skins: dict[str, Skin]
     links: dict[str, str]  # entity -> a record of it to link to (the admin's)
     owned: dict[tuple[str, str], dict[str, Any]]  # (role, entity) -> a record the user owns
+    # (role, entity) -> another record the user owns, for links within an entity (a tree): a
+    # record linked to itself would be a loop.
+    siblings: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def value(self, spec: EntitySpec, field: str, role: str) -> Any:
-        ref = parent_refs(spec).get(field)
-        if ref is not None:
-            # A link must name a record the user may read: the one the user owns.
+        ref = spec.references.get(field)
+        if isinstance(ref, EntitySpec):
+            # A link must name a record the user may read: the one the user owns. A link
+            # within the entity (a tree) is empty in the very first record made.
+            if ref.name == spec.name and (role, ref.name) in self.siblings:
+                return self.siblings[(role, ref.name)]
             owned = self.owned.get((role, ref.name))
-            return owned["id"] if owned else self.links[ref.name]
+            return owned["id"] if owned else self.links.get(ref.name)
         if field == "owner_id":
             return str(self.users[role].user_id)
+        if spec.fields[field].kind == "uuid":
+            return str(UNLINKED)  # a link to what has no entity yet (a lead's campaign)
         return sample(spec.fields[field])
 
     def full_body(self, spec: EntitySpec) -> dict[str, Any]:
@@ -140,6 +149,10 @@ async def world(services: Services, client: httpx.AsyncClient) -> World:
         world.links[spec.name] = (await _create(rest, admin, spec, world.full_body(spec)))["id"]
     for role, user in users.items():
         for spec in _by_dependency():
+            if spec.name in (r.name for r in spec.references.values() if isinstance(r, EntitySpec)):
+                sibling = await _create(rest, admin, spec, world.full_body(spec))
+                sibling = await _give(rest, admin, spec, sibling, user.user_id)
+                world.siblings[(role, spec.name)] = sibling["id"]
             record = await _create(rest, admin, spec, world.full_body(spec))
             world.owned[(role, spec.name)] = await _give(rest, admin, spec, record, user.user_id)
     return world
