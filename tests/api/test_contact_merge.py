@@ -114,7 +114,10 @@ async def test_only_contacts_the_caller_may_read_and_update_are_merged(
     for merge in ([theirs["id"]], [foreign["id"]], [missing], ["not-a-uuid"]):
         refused = await _merge(client, rep, keep=mine["id"], merge=merge)
         assert refused.status_code == 422, refused.text
-        assert (refused.json()["field"], refused.json()["code"]) == ("merge[0]", "unknown_reference")
+        assert (refused.json()["field"], refused.json()["code"]) == (
+            "merge[0]",
+            "unknown_reference",
+        )
     refused = await _merge(client, rep, keep=theirs["id"], merge=[mine["id"]])
     assert (refused.status_code, refused.json()["field"]) == (422, "keep")
     assert await ids(client, admin, "contacts") == {mine["id"], also_mine["id"], theirs["id"]}

@@ -39,7 +39,9 @@ async def test_a_lead_is_created_new_and_its_conversion_fields_are_read_only(
     assert (lead["status"], lead["rating"], lead["owner_id"]) == ("new", "hot", str(admin.user_id))
     assert lead["converted_at"] is None and lead["converted_contact_id"] is None
     made = await client.post(
-        "/api/v1/leads", json={**LEAD, "converted_at": "2027-01-01T00:00:00Z"}, headers=admin.headers
+        "/api/v1/leads",
+        json={**LEAD, "converted_at": "2027-01-01T00:00:00Z"},
+        headers=admin.headers,
     )
     # Not part of the REST bodies at all (sync, which takes any field, answers 422 read_only).
     assert (made.status_code, made.json()["field"]) == (400, "converted_at")
@@ -122,7 +124,10 @@ async def test_a_failure_in_the_middle_leaves_nothing(
     lead = await make(client, admin, "leads", **LEAD)
     failed = await _convert(client, admin, lead["id"], create_opportunity={"name": "x" * 201})
     assert failed.status_code == 422, failed.text
-    assert (failed.json()["field"], failed.json()["code"]) == ("create_opportunity.name", "too_long")
+    assert (failed.json()["field"], failed.json()["code"]) == (
+        "create_opportunity.name",
+        "too_long",
+    )
     # The account and the contact were made before the opportunity failed: rolled back.
     assert await ids(client, admin, "accounts") == set()
     assert await ids(client, admin, "contacts") == set()

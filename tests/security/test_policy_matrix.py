@@ -12,8 +12,9 @@ decisions (through the effective-permissions view).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -78,7 +79,7 @@ class World:
     owned: dict[tuple[str, str], dict[str, Any]]  # (role, entity) -> a record the user owns
     # (role, entity) -> another record the user owns, for links within an entity (a tree): a
     # record linked to itself would be a loop.
-    siblings: dict[tuple[str, str], str] = field(default_factory=dict)
+    siblings: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
 
     def value(self, spec: EntitySpec, field: str, role: str) -> Any:
         ref = spec.references.get(field)

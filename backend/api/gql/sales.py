@@ -81,7 +81,7 @@ class SalesMutation:
     @strawberry.mutation(
         description="Convert a lead into an account, a contact and optionally an opportunity, "
         "in one transaction. A lead already converted: error code lead_already_converted."
-    )
+    )  # type: ignore[untyped-decorator]
     async def convert_lead(
         self, info: GqlInfo, id: strawberry.ID, input: ConvertLeadInput | None = None
     ) -> ConvertLeadPayload:
@@ -117,8 +117,10 @@ class SalesMutation:
 
     @strawberry.mutation(
         description="Merge duplicate contacts into one kept contact, in one transaction."
-    )
-    async def merge_contacts(self, info: GqlInfo, input: MergeContactsInput) -> MergeContactsPayload:
+    )  # type: ignore[untyped-decorator]
+    async def merge_contacts(
+        self, info: GqlInfo, input: MergeContactsInput
+    ) -> MergeContactsPayload:
         ctx = info.context.require()
         fields = {f.field: f.take_from for f in input.fields}
         done, errors = await payload_call(

@@ -70,7 +70,9 @@ def _plan(
             raise ValidationFailed.one(field, "unknown_field", "is not a field you can merge")
         chosen = _id(source, field)
         if chosen != kept and chosen not in merged:
-            raise ValidationFailed.one(field, "not_merged", "must name the kept or a merged contact")
+            raise ValidationFailed.one(
+                field, "not_merged", "must name the kept or a merged contact"
+            )
         sources[name] = chosen
     return kept, merged, sources
 
@@ -84,7 +86,9 @@ async def merge_contacts(
     it, or may not delete the merged contacts; 422 `cycle` if re-pointed reports would loop."""
     kept, merged, sources = _plan(keep, merge, fields)
     async with all_or_nothing(ctx):
-        versions = await _lock(ctx, [(KEEP, kept), *((f"{MERGE}[{i}]", m) for i, m in enumerate(merged))])
+        versions = await _lock(
+            ctx, [(KEEP, kept), *((f"{MERGE}[{i}]", m) for i, m in enumerate(merged))]
+        )
         records = await contacts.get_many(ctx, [kept, *merged])
         changes = _chosen(records, sources, kept, merged)
         await contacts.update(ctx, kept, changes, versions[kept])

@@ -45,14 +45,20 @@ LEAD = EntitySpec(
         FieldSpec("owner_id", kind="uuid", on_create=False, description=OWNER),
         *(
             FieldSpec(
-                name, kind=kind, on_create=False, on_update=False, description=_SET_BY_CONVERSION
+                name, kind="uuid", on_create=False, on_update=False, description=_SET_BY_CONVERSION
             )
-            for name, kind in (
-                ("converted_account_id", "uuid"),
-                ("converted_contact_id", "uuid"),
-                ("converted_opportunity_id", "uuid"),
-                ("converted_at", "datetime"),
+            for name in (
+                "converted_account_id",
+                "converted_contact_id",
+                "converted_opportunity_id",
             )
+        ),
+        FieldSpec(
+            "converted_at",
+            kind="datetime",
+            on_create=False,
+            on_update=False,
+            description=_SET_BY_CONVERSION,
         ),
     ),
     search_columns=("first_name", "last_name", "company", "email"),
