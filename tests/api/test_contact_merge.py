@@ -11,6 +11,8 @@ import httpx
 from backend.runtime import Services
 from tests.api.sales_helpers import fetch, history, ids, make
 from tests.conftest import TenantUser, gql, new_tenant, new_user
+from tests.security.policy_helpers import user_with_roles
+from tests.sync.helpers import ops, pull_all
 
 ACTIVITY = {"kind": "call", "subject": "Follow-up"}
 DEAL = {"name": "Renewal", "stage": "proposal", "close_date": "2027-03-31"}
@@ -176,3 +178,41 @@ async def test_merge_contacts_over_graphql(services: Services, client: httpx.Asy
     assert payload["contact"] == {"id": kept["id"], "email": "dup@x.example"}
     assert payload["mergedIds"] == [dup["id"]]
     assert await ids(client, admin, "contacts") == {kept["id"]}
+
+
+async def test_sync_sees_the_merge_as_changes_and_tombstones(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "merge-sync")
+    rep = await new_user(services, client, admin, "rep")
+    kept = await make(client, rep, "contacts", last_name="Kept")
+    dup = await make(client, rep, "contacts", last_name="Dup", title="Buyer")
+    call = await make(client, rep, "activities", **ACTIVITY, contact_id=dup["id"])
+    _, cursor = await pull_all(client, rep)
+    done = await _merge(
+        client, rep, keep=kept["id"], merge=[dup["id"]], fields={"title": dup["id"]}
+    )
+    assert done.status_code == 200, done.text
+    changes, _ = await pull_all(client, rep, cursor)
+    assert ops(changes) == {kept["id"]: "upsert", dup["id"]: "delete", call["id"]: "upsert"}
+    by_id = {c["id"]: c for c in changes}
+    assert by_id[kept["id"]]["record"]["title"] == "Buyer"
+    assert by_id[call["id"]]["record"]["contact_id"] == kept["id"]
+
+
+async def test_a_caller_who_may_not_delete_merges_nothing(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    """A support agent may update contacts but not delete them: refused at the deletion, after
+    the kept contact took the chosen values, so the whole merge rolls back."""
+    admin = await new_tenant(services, client, "merge-support")
+    support = await user_with_roles(services, client, admin, "support", ["support_agent"])
+    kept = await make(client, admin, "contacts", last_name="Kept")
+    dup = await make(client, admin, "contacts", last_name="Dup", title="Buyer")
+    refused = await _merge(
+        client, support, keep=kept["id"], merge=[dup["id"]], fields={"title": dup["id"]}
+    )
+    assert refused.status_code == 403, refused.text
+    assert await fetch(client, admin, "contacts", kept["id"]) == kept
+    assert await ids(client, admin, "contacts") == {kept["id"], dup["id"]}
+    assert [h["event"] for h in await history(client, admin, "contacts", kept["id"])] == ["create"]
