@@ -135,7 +135,22 @@ def upgrade() -> None:
     _grant_marketing_leads()
 
 
+def _revoke_marketing_leads() -> None:
+    bind = op.get_bind()
+    tenants = bind.execute(sa.text("SELECT id FROM tenants ORDER BY id")).scalars().all()
+    for tenant_id in tenants:
+        bind.execute(sa.text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
+        bind.execute(
+            sa.text(
+                "DELETE FROM role_rules WHERE object IN ('lead', 'lead.*') AND role_id IN "
+                "(SELECT id FROM roles WHERE builtin AND name = 'marketing')"
+            )
+        )
+    bind.execute(sa.text("SELECT set_config('app.tenant_id', '', true)"))
+
+
 def downgrade() -> None:
+    _revoke_marketing_leads()
     op.drop_table("leads")
     op.drop_index("ix_accounts_tenant_id_parent_account_id", table_name="accounts")
     op.drop_column("accounts", "parent_account_id")
