@@ -5,10 +5,11 @@ so raising rolls the change and its history back."""
 
 from __future__ import annotations
 
-from sqlalchemy import literal, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.context import RequestContext
+from backend.crm.together import deadlock_as_conflict
 from backend.errors import ValidationFailed
 from backend.records.service import Record, WriteHook
 from backend.records.spec import EntitySpec
@@ -29,7 +30,16 @@ def no_cycles(column: str) -> WriteHook:
             return
         if before is not None and before[column] == after[column]:
             return  # the link did not change: no new loop
-        if await leads_back(conn, ctx, spec, column, after):
+        # One tree change at a time per tenant and tree, until commit: two writes closing a
+        # loop together (A -> B, B -> A) would otherwise each pass, neither seeing the other.
+        # The waiting one's check then reads the committed link (a fresh snapshot).
+        tree = func.hashtext(f"{spec.table.name}.{column}")
+        with deadlock_as_conflict():
+            await conn.execute(
+                select(func.pg_advisory_xact_lock(tree, func.hashtext(str(ctx.tenant_id))))
+            )
+            loops = await leads_back(conn, ctx, spec, column, after)
+        if loops:
             raise ValidationFailed.one(
                 column, "cycle", f"would make this {spec.label} its own ancestor"
             )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+from asyncpg.exceptions import DeadlockDetectedError
+from sqlalchemy.exc import DBAPIError
 
 from backend.context import RequestContext
+from backend.records.service import write_conflict
 
 
 @asynccontextmanager
@@ -18,3 +22,16 @@ async def all_or_nothing(ctx: RequestContext) -> AsyncIterator[None]:
         return
     async with ctx.session.request_scope():
         yield
+
+
+@contextmanager
+def deadlock_as_conflict() -> Iterator[None]:
+    """Statements outside the record service's writes (locks, re-pointing links): a deadlock
+    PostgreSQL broke by aborting this transaction is a 409 `write_conflict` to retry, not a
+    server error."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if isinstance(getattr(exc.orig, "__cause__", None), DeadlockDetectedError):
+            raise write_conflict() from None
+        raise

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asyncpg.exceptions import (
+    DeadlockDetectedError,
     ForeignKeyViolationError,
     NotNullViolationError,
     UniqueViolationError,
@@ -69,6 +70,14 @@ SPECS: dict[str, EntitySpec] = {}
 WriteHook = Callable[
     [AsyncConnection, RequestContext, EntitySpec, Record | None, Record | None], Awaitable[None]
 ]
+
+
+def write_conflict() -> Conflict:
+    """Two transactions each waited for a row the other held (e.g. two contacts made to report
+    to each other at once): PostgreSQL aborted this one; a retry will see the other's change."""
+    return Conflict(
+        "another change to the same records ran at the same time; retry", code="write_conflict"
+    )
 
 
 @dataclass(frozen=True)
@@ -558,5 +567,7 @@ class RecordService:
                 ) from None
             if isinstance(cause, UniqueViolationError):
                 raise Conflict(f"{self.spec.name} already exists", code="duplicate") from None
+            if isinstance(cause, DeadlockDetectedError):
+                raise write_conflict() from None
             raise
         return dict(row) if row is not None else None

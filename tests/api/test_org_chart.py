@@ -4,6 +4,8 @@ path (REST, GraphQL), and both directions are navigable in GraphQL."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -109,3 +111,47 @@ async def test_graphql_walks_the_chart_both_ways(
     )
     assert loop["data"]["updateContact"]["errors"] == [{"field": "reportsToId", "code": "cycle"}]
     assert (await fetch(client, admin, "contacts", ceo["id"]))["reports_to_id"] is None
+
+
+async def test_two_writes_closing_a_loop_together_cannot_both_pass(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    """A -> B and B -> A sent at once: exactly one is refused, as a loop (the per-tenant tree
+    lock makes the second check see the first link) or as a write conflict to retry (PostgreSQL
+    broke a deadlock between the two), never a server error, and no loop is stored."""
+    admin = await new_tenant(services, client, "tree-race")
+    for _ in range(3):
+        a = await make(client, admin, "contacts", last_name="A")
+        b = await make(client, admin, "contacts", last_name="B")
+        answers = await asyncio.gather(
+            patch(client, admin, "contacts", a, reports_to_id=b["id"]),
+            patch(client, admin, "contacts", b, reports_to_id=a["id"]),
+        )
+        statuses = sorted(r.status_code for r in answers)
+        assert statuses in ([200, 409], [200, 422]), [r.text for r in answers]
+        refused = next(r for r in answers if r.status_code != 200)
+        assert refused.json()["code"] in ("cycle", "write_conflict")
+        links = [(await fetch(client, admin, "contacts", x["id"]))["reports_to_id"] for x in (a, b)]
+        assert links.count(None) == 1, links
+
+
+async def test_two_distant_writes_closing_one_loop_cannot_both_pass(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    """B -> C and D -> A stand; A -> B and C -> D at once share no row, so only the tree lock
+    keeps them from both passing and closing A -> B -> C -> D -> A."""
+    admin = await new_tenant(services, client, "tree-race4")
+    for _ in range(3):
+        a = await make(client, admin, "contacts", last_name="A")
+        c = await make(client, admin, "contacts", last_name="C")
+        b = await make(client, admin, "contacts", last_name="B", reports_to_id=c["id"])
+        d = await make(client, admin, "contacts", last_name="D")
+        a = (await patch(client, admin, "contacts", a, reports_to_id=None)).json()
+        d_to_a = await patch(client, admin, "contacts", d, reports_to_id=a["id"])
+        assert d_to_a.status_code == 200, d_to_a.text
+        answers = await asyncio.gather(
+            patch(client, admin, "contacts", a, reports_to_id=b["id"]),
+            patch(client, admin, "contacts", c, reports_to_id=d_to_a.json()["id"]),
+        )
+        assert sorted(r.status_code for r in answers) == [200, 422], [r.text for r in answers]
+        assert next(r for r in answers if r.status_code == 422).json()["code"] == "cycle"

@@ -18,7 +18,7 @@ from backend.crm.activities.service import activities
 from backend.crm.contacts.service import CONTACT, contacts
 from backend.crm.leads.service import leads
 from backend.crm.opportunities.service import opportunities
-from backend.crm.together import all_or_nothing
+from backend.crm.together import all_or_nothing, deadlock_as_conflict
 from backend.errors import Forbidden, ValidationFailed
 from backend.history.changes import record_updated
 from backend.records.service import Record, RecordService
@@ -95,9 +95,10 @@ async def merge_contacts(
         counts: dict[str, int] = {}
         async with ctx.session.transaction() as conn:
             for service, column in LINKS:
-                counts[f"{service.spec.name}.{column}"] = await _repoint(
-                    conn, ctx, service, column, merged, kept
-                )
+                with deadlock_as_conflict():
+                    counts[f"{service.spec.name}.{column}"] = await _repoint(
+                        conn, ctx, service, column, merged, kept
+                    )
         for contact_id in merged:
             await contacts.delete(ctx, contact_id, None)
         final = await contacts.get(ctx, kept)
