@@ -17,6 +17,7 @@ from backend.calendar.models import CalendarFeed
 from backend.crm.accounts.models import Account
 from backend.crm.activities.models import Activity
 from backend.crm.contacts.models import Contact
+from backend.crm.leads.models import Lead
 from backend.crm.opportunities.models import Opportunity
 from backend.crm.pipelines.models import Pipeline, PipelineStage, StageEntry
 from backend.custom_fields.models import CustomField
@@ -48,6 +49,7 @@ __all__ = [
     "ExportRules",
     "IdempotencyKey",
     "Import",
+    "Lead",
     "OAuthClient",
     "Opportunity",
     "PhoneNumber",
@@ -86,6 +88,7 @@ TENANT_TABLES = (
     "pipelines",
     "pipeline_stages",
     "opportunity_stages",
+    "leads",
     "custom_fields",
     "phone_numbers",
     "calendar_feeds",

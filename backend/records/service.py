@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asyncpg.exceptions import (
+    DeadlockDetectedError,
     ForeignKeyViolationError,
     NotNullViolationError,
     UniqueViolationError,
@@ -66,6 +67,14 @@ SPECS: dict[str, EntitySpec] = {}
 WriteHook = Callable[
     [AsyncConnection, RequestContext, EntitySpec, Record | None, Record | None], Awaitable[None]
 ]
+
+
+def write_conflict() -> Conflict:
+    """Two transactions each waited for a row the other held (e.g. two contacts made to report
+    to each other at once): PostgreSQL aborted this one; a retry will see the other's change."""
+    return Conflict(
+        "another change to the same records ran at the same time; retry", code="write_conflict"
+    )
 
 
 @dataclass(frozen=True)
@@ -346,7 +355,12 @@ class RecordService:
         record_id: uuid.UUID | str,
         data: Mapping[str, Any],
         expected_version: int,
+        *,
+        server_values: Mapping[str, Any] | None = None,
     ) -> Record:
+        """`server_values`: fields the server itself sets (e.g. a lead's conversion links),
+        never taken from a client: written without the writability and field-policy checks
+        of `data`, but with the same record scope, version guard, history and hooks."""
         key = self.parse_id(record_id)
         table = self.table
         async with ctx.session.transaction() as conn:
@@ -355,6 +369,7 @@ class RecordService:
             # Before validation, as on create.
             access.require_fields("update", set(builtin) | custom_fields.sent_names(custom))
             values = validate_changes(self.spec.fields, builtin, creating=False)
+            values.update(server_values or {})
             visible = self.visible(ctx, access, "update")
             # The row as it was, locked: its old values go into the change history.
             before = await self.fetch(conn, visible, key, lock=True)
@@ -527,5 +542,7 @@ class RecordService:
                 ) from None
             if isinstance(cause, UniqueViolationError):
                 raise Conflict(f"{self.spec.name} already exists", code="duplicate") from None
+            if isinstance(cause, DeadlockDetectedError):
+                raise write_conflict() from None
             raise
         return dict(row) if row is not None else None

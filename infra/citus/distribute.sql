@@ -42,6 +42,7 @@ SELECT create_distributed_table('sync_outcomes', 'tenant_id', colocate_with => '
 SELECT create_distributed_table('opportunities', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('refresh_tokens', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('activities', 'tenant_id', colocate_with => 'users');
+SELECT create_distributed_table('leads', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('opportunity_stages', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('reminder_dismissals', 'tenant_id', colocate_with => 'users');
 COMMIT;

@@ -46,6 +46,8 @@ SAMPLES: dict[str, Any] = {
 }
 HISTORY = "history(first: 1) { edges { node { id } } }"
 RELATIONS = [(spec, relation) for spec in ENTITIES.values() for relation in spec.relations]
+# Links a client can write (not those only the server sets, e.g. a lead's conversion links).
+WRITABLE_RELATIONS = [(s, r) for s, r in RELATIONS if s.fields[r.column].on_create]
 
 
 def _type(name: str) -> GraphQLObjectType:
@@ -291,7 +293,9 @@ async def _create(
 
 
 @pytest.mark.parametrize(
-    ("spec", "relation"), RELATIONS, ids=[f"{s.name}.{r.column}" for s, r in RELATIONS]
+    ("spec", "relation"),
+    WRITABLE_RELATIONS,
+    ids=[f"{s.name}.{r.column}" for s, r in WRITABLE_RELATIONS],
 )
 async def test_nested_relations_cost_the_same_statements_for_any_page(
     services: Services, client: httpx.AsyncClient, spec: EntitySpec, relation: Relation
@@ -300,8 +304,9 @@ async def test_nested_relations_cost_the_same_statements_for_any_page(
     (DataLoaders), however many records the pages hold."""
     tenant = await new_tenant(services, client, "gqlnest")
     parent = spec.target(relation)
-    for _ in range(3):
-        parent_id = await _create(client, tenant, parent)
+    # Parents first: with a link within one entity (a tree) they are the first page too.
+    parent_ids = [await _create(client, tenant, parent) for _ in range(3)]
+    for parent_id in parent_ids:
         for _ in range(3):
             await _create(client, tenant, spec, **{camel(relation.column): parent_id})
     children = camel(relation.reverse_name or spec.plural)

@@ -10,14 +10,19 @@ import pytest
 LIST_PARAMETERS = {"limit", "after", "q", "updated_since", "sort", "owner_id", "fields"}
 ENTITIES = [
     pytest.param(
-        "accounts", "AccountCreate", "AccountUpdate", {"name"}, LIST_PARAMETERS, id="accounts"
+        "accounts",
+        "AccountCreate",
+        "AccountUpdate",
+        {"name"},
+        LIST_PARAMETERS | {"parent_account_id"},
+        id="accounts",
     ),
     pytest.param(
         "contacts",
         "ContactCreate",
         "ContactUpdate",
         {"last_name"},
-        LIST_PARAMETERS | {"account_id"},
+        LIST_PARAMETERS | {"account_id", "reports_to_id"},
         id="contacts",
     ),
     pytest.param(
@@ -29,6 +34,14 @@ ENTITIES = [
         | {"account_id", "contact_id", "opportunity_id", "kind", "status"}
         | {"due_at_from", "due_at_to", "starts_at_from", "starts_at_to"},
         id="activities",
+    ),
+    pytest.param(
+        "leads",
+        "LeadCreate",
+        "LeadUpdate",
+        {"last_name"},
+        LIST_PARAMETERS | {"campaign_id", "converted_contact_id"},
+        id="leads",
     ),
 ]
 

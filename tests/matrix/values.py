@@ -62,8 +62,13 @@ def sample(spec: FieldSpec, *, second: bool = False) -> Any:
 
 
 def parent_refs(entity: EntitySpec) -> dict[str, EntitySpec]:
-    """The fields that name a record of another entity, with that entity."""
-    return {f: ref for f, ref in entity.references.items() if isinstance(ref, EntitySpec)}
+    """The fields that name a record of another entity, with that entity. A link to the same
+    entity (a tree: contacts.reports_to_id) is left out: it has no parent to make first."""
+    return {
+        f: ref
+        for f, ref in entity.references.items()
+        if isinstance(ref, EntitySpec) and ref.name != entity.name
+    }
 
 
 def creatable(entity: EntitySpec) -> list[FieldSpec]:

@@ -40,6 +40,7 @@ from graphql import (
 )
 from graphql.pyutils import Undefined
 
+from backend.api.gql.errors import camel
 from backend.crm.registry import ENTITIES
 from backend.policy.builtin import TENANT_ADMIN, builtin_roles
 from backend.records.fields import FieldSpec
@@ -83,7 +84,21 @@ GQL_ARGUMENT_KINDS: dict[str, str] = {
     "ruleId": "rule",
     "teamId": "team",
     **{f"{name}Id": name for name in ENTITIES},
+    # Links within an entity and to other entities, named by their column (parentAccountId).
+    **{
+        camel(column): ref.name
+        for spec in ENTITIES.values()
+        for column, ref in spec.references.items()
+        if isinstance(ref, EntitySpec)
+    },
+    # mergeContacts: the kept contact, the merged ones, where a field's value comes from.
+    "keep": "contact",
+    "merge": "contact",
+    "takeFrom": "contact",
 }
+# ID arguments that name no object of any kind yet (campaigns come later): any UUID is taken
+# as given and nothing is looked up, so there is nothing to probe.
+GQL_UNLINKED_ARGUMENTS = {"campaignId"}
 GQL_FIELD_KINDS: dict[str, str] = {
     **{name: name for name in ENTITIES},
     "role": "role",
@@ -591,6 +606,8 @@ def _id_slots(
     for name, arg in args.items():
         named, required, is_list = _unwrap(arg.type)
         path = (*prefix, name, 0) if is_list else (*prefix, name)
+        if _is_id(arg.type) and name in GQL_UNLINKED_ARGUMENTS:
+            continue
         if _is_id(arg.type):
             kind = argument_kind(field_name, name, entity_hint)
             yield IdSlot(path, kind, required and parent_required)

@@ -59,6 +59,7 @@ CUSTOM: dict[str, dict[str, Any]] = {
     },
 }
 ROLES = {**BUILTIN, **CUSTOM}
+UNLINKED = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
 
 def oracle(role: str, obj: str, action: str) -> bool:
@@ -78,17 +79,25 @@ class World:
     owned: dict[tuple[str, str], dict[str, Any]]  # (role, entity) -> a record the user owns
     # Fields naming a row of a plain tenant table (not an entity) -> a row every role may name.
     table_refs: dict[str, str] = dataclasses.field(default_factory=dict)
+    # (role, entity) -> another record the user owns, for links within an entity (a tree): a
+    # record linked to itself would be a loop.
+    siblings: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
 
     def value(self, spec: EntitySpec, field: str, role: str) -> Any:
-        ref = parent_refs(spec).get(field)
-        if ref is not None:
-            # A link must name a record the user may read: the one the user owns.
+        ref = spec.references.get(field)
+        if isinstance(ref, EntitySpec):
+            # A link must name a record the user may read: the one the user owns. A link
+            # within the entity (a tree) is empty in the very first record made.
+            if ref.name == spec.name and (role, ref.name) in self.siblings:
+                return self.siblings[(role, ref.name)]
             owned = self.owned.get((role, ref.name))
-            return owned["id"] if owned else self.links[ref.name]
+            return owned["id"] if owned else self.links.get(ref.name)
         if field == "owner_id":
             return str(self.users[role].user_id)
         if field in self.table_refs:
             return self.table_refs[field]
+        if spec.fields[field].kind == "uuid":
+            return str(UNLINKED)  # a link to what has no entity yet (a lead's campaign)
         return sample(spec.fields[field])
 
     def full_body(self, spec: EntitySpec) -> dict[str, Any]:
@@ -148,6 +157,10 @@ async def world(services: Services, client: httpx.AsyncClient) -> World:
         world.links[spec.name] = (await _create(rest, admin, spec, world.full_body(spec)))["id"]
     for role, user in users.items():
         for spec in _by_dependency():
+            if spec.name in (r.name for r in spec.references.values() if isinstance(r, EntitySpec)):
+                sibling = await _create(rest, admin, spec, world.full_body(spec))
+                sibling = await _give(rest, admin, spec, sibling, user.user_id)
+                world.siblings[(role, spec.name)] = sibling["id"]
             record = await _create(rest, admin, spec, world.full_body(spec))
             world.owned[(role, spec.name)] = await _give(rest, admin, spec, record, user.user_id)
     return world

@@ -24,6 +24,7 @@ from backend.api.gql.entities import EntityMutation, EntityQuery
 from backend.api.gql.exports import ExportMutation, ExportQuery
 from backend.api.gql.history import HistoryQuery
 from backend.api.gql.introspection import SignedInIntrospection
+from backend.api.gql.leads import LeadsMutation
 from backend.api.gql.lookup import LookupQuery
 from backend.api.gql.policy import PolicyMutation, PolicyQuery
 from backend.api.gql.sales import SalesMutation, SalesQuery
@@ -70,6 +71,7 @@ Mutation = merge_types(
         CustomFieldMutation,
         AgendaMutation,
         SalesMutation,
+        LeadsMutation,
     ),
 )
 

@@ -21,6 +21,7 @@ from backend.api.rest.oauth import OAuthController
 from backend.api.rest.pipelines import PipelinesController, SalesController
 from backend.api.rest.policy import RolesController, TeamsController, UserAccessController
 from backend.api.rest.records import record_router
+from backend.api.rest.sales import SALES_CONTROLLERS
 from backend.api.rest.security import SECURITY_CONTROLLERS
 from backend.api.rest.sync import SYNC_CONTROLLERS
 from backend.context import RequestContext
@@ -63,6 +64,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 *AGENDA_CONTROLLERS,
                 VCardController,
                 *SYNC_CONTROLLERS,
+                *SALES_CONTROLLERS,
                 ExportsController,
                 ExportRulesController,
                 ImportsController,

@@ -18,7 +18,14 @@ class Account(TenantMixin, AddressMixin, CustomValuesMixin, Base):
     __table_args__ = (
         custom_values_index(),
         ForeignKeyConstraint(["tenant_id", "owner_id"], ["users.tenant_id", "users.id"]),
+        # Account hierarchy: deleting a parent clears only its children's link.
+        ForeignKeyConstraint(
+            ["tenant_id", "parent_account_id"],
+            ["accounts.tenant_id", "accounts.id"],
+            ondelete="SET NULL (parent_account_id)",
+        ),
         Index(None, "tenant_id", "owner_id"),
+        Index(None, "tenant_id", "parent_account_id"),
         Index(None, "tenant_id", "updated_at"),
     )
 
@@ -26,5 +33,6 @@ class Account(TenantMixin, AddressMixin, CustomValuesMixin, Base):
     industry: Mapped[str | None] = mapped_column(String(100))
     website: Mapped[str | None] = mapped_column(String(2048))
     phone: Mapped[str | None] = mapped_column(String(40))
+    parent_account_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     owner_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")

@@ -24,8 +24,15 @@ class Contact(TenantMixin, AddressMixin, CustomValuesMixin, Base):
             ["accounts.tenant_id", "accounts.id"],
             ondelete="SET NULL (account_id)",
         ),
+        # Organisation chart: deleting a manager clears only their reports' link.
+        ForeignKeyConstraint(
+            ["tenant_id", "reports_to_id"],
+            ["contacts.tenant_id", "contacts.id"],
+            ondelete="SET NULL (reports_to_id)",
+        ),
         Index(None, "tenant_id", "owner_id"),
         Index(None, "tenant_id", "account_id"),
+        Index(None, "tenant_id", "reports_to_id"),
         Index(None, "tenant_id", "updated_at"),
         Index(None, "tenant_id", "email"),
     )
@@ -37,6 +44,7 @@ class Contact(TenantMixin, AddressMixin, CustomValuesMixin, Base):
     mobile_phone: Mapped[str | None] = mapped_column(String(40))
     title: Mapped[str | None] = mapped_column(String(100))
     account_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    reports_to_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     owner_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     notes: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")
