@@ -40,7 +40,7 @@ ENTITIES = [
         "LeadCreate",
         "LeadUpdate",
         {"last_name"},
-        LIST_PARAMETERS | {"campaign_id", "converted_contact_id"},
+        LIST_PARAMETERS | {"campaign_id", "converted_contact_id", "rating", "status"},
         id="leads",
     ),
 ]

@@ -63,6 +63,8 @@ COLLECTIONS: dict[str, str] = {
     "custom-fields": "custom_field",
     "phone": "phone",  # /lookup/phone/{number}: the foreign contact's phone number
     "reminders": "activity",  # /reminders/{id}/dismiss: a reminder's id is its activity's
+    "pipelines": "pipeline",
+    "imports": "import",
 }
 # Path parameters that are not ids of an object, and what a probe puts there.
 LITERALS: dict[str, str] = {"scopes": "contact"}  # /roles/{id}/scopes/{entity}: an entity name
@@ -72,7 +74,11 @@ CAPABILITIES: dict[str, str] = {
     "download": "a single-use export download link: the link is the credential, by design",
 }
 # Objects that belong to one user: out of scope for every other user, tenant admins included.
-PERSONAL = {"session", "device"}
+PERSONAL = {"session", "device", "import"}
+# Tenant configuration every user of the tenant reads (pipelines and their stages): a read by
+# another role of the same tenant is by design; who may change them is tested in
+# tests/api/test_pipelines.py. Other tenants' are probed like everything else.
+SHARED_IN_TENANT = {"pipeline", "stage"}
 
 # GraphQL: argument names that say their kind; `id` / `recordId` take it from the field name.
 GQL_ARGUMENT_KINDS: dict[str, str] = {
@@ -83,6 +89,9 @@ GQL_ARGUMENT_KINDS: dict[str, str] = {
     "roleIds": "role",
     "ruleId": "rule",
     "teamId": "team",
+    "parentTeamId": "team",
+    "pipelineId": "pipeline",
+    "stageId": "stage",
     **{f"{name}Id": name for name in ENTITIES},
     # Links within an entity and to other entities, named by their column (parentAccountId).
     **{
@@ -108,6 +117,7 @@ GQL_FIELD_KINDS: dict[str, str] = {
     "export": "export",
     "customfield": "custom_field",
     "reminder": "activity",  # dismissReminder(id): the activity's id
+    "pipeline": "pipeline",
 }
 GQL_CHANGE_ARGUMENTS = {"changeId", "beforeChangeId"}
 
@@ -287,6 +297,39 @@ async def make_targets(http: httpx.AsyncClient, owner: TenantUser) -> dict[str, 
     targets["custom_field"] = Target(
         "custom_field", owner.tenant_id, str(defined["id"]), "custom_fields", (label,)
     )
+    pipeline_name = marker("pipeline")
+    pipeline = await _ok(
+        await http.post(
+            "/api/v1/pipelines",
+            json={"name": pipeline_name, "stages": [{"name": "Open", "probability": 10}]},
+            headers=auth,
+        ),
+        201,
+    )
+    targets["pipeline"] = Target(
+        "pipeline",
+        owner.tenant_id,
+        str(pipeline["id"]),
+        "pipelines",
+        (pipeline_name,),
+        related=(("pipeline_stages", "pipeline_id"),),
+    )
+    targets["stage"] = Target(
+        "stage", owner.tenant_id, str(pipeline["stages"][0]["id"]), "pipeline_stages"
+    )
+    import_name = f"{marker('import')}.csv"
+    imported = await _ok(
+        await http.post(
+            "/api/v1/imports",
+            files={"file": (import_name, b"last_name\nProbe\n", "text/csv")},
+            data={"entity": "contacts", "mapping": '{"last_name": "last_name"}', "dry_run": "true"},
+            headers=auth,
+        ),
+        201,
+    )
+    targets["import"] = Target(
+        "import", owner.tenant_id, str(imported["id"]), "imports", (import_name,)
+    )
     return targets
 
 
@@ -340,6 +383,8 @@ def out_of_scope(role: str, kind: str) -> bool:
         return record_scope(role, entity) in ("own", "team")
     if kind in PERSONAL:
         return True
+    if kind in SHARED_IN_TENANT:
+        return False
     return role != TENANT_ADMIN
 
 
