@@ -21,13 +21,44 @@ def _wire_type(spec: FieldSpec) -> Any:
         return list[str]
     if spec.kind == "integer":
         return int
+    if spec.kind == "boolean":
+        return bool
     if spec.kind == "decimal":  # a JSON number, or a string for exact money
         return float | int | str
     return str
 
 
+Fields = list[tuple[str, Any] | tuple[str, Any, Any]]
+
+
+def _computed(entity: EntitySpec) -> Fields:
+    """Fields the server computes (never writable) are decoded so that the service can refuse
+    them by name (422 `read_only`) rather than as unknown."""
+    return [
+        (spec.name, Any | UnsetType, UNSET)
+        for spec in entity.fields.values()
+        if not spec.on_create and not spec.on_update
+    ]
+
+
+def _nested(entity: EntitySpec, type_name: str) -> Fields:
+    """Child lists written with the record (an order's lines), one struct per item."""
+    fields: Fields = []
+    for nested in entity.nested:
+        item: Fields = []
+        for spec in nested.fields.values():
+            if spec.required:
+                item.append((spec.name, _wire_type(spec)))
+            else:
+                item.append((spec.name, _wire_type(spec) | None | UnsetType, UNSET))
+        name = f"{type_name}{nested.name.title()}Item"
+        struct = msgspec.defstruct(name, item, forbid_unknown_fields=True, kw_only=True)
+        fields.append((nested.name, list[struct] | UnsetType, UNSET))  # type: ignore[valid-type]
+    return fields
+
+
 def create_body(entity: EntitySpec, type_name: str) -> type[msgspec.Struct]:
-    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    fields: Fields = [*_computed(entity), *_nested(entity, type_name)]
     for spec in entity.fields.values():
         if not spec.on_create:
             continue
@@ -40,7 +71,7 @@ def create_body(entity: EntitySpec, type_name: str) -> type[msgspec.Struct]:
 
 
 def update_body(entity: EntitySpec, type_name: str) -> type[msgspec.Struct]:
-    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    fields: Fields = [*_computed(entity), *_nested(entity, type_name)]
     for spec in entity.fields.values():
         if not spec.on_update:
             continue

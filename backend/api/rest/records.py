@@ -292,7 +292,7 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
 def _provided(data: msgspec.Struct) -> dict[str, Any]:
     """The fields the client sent (msgspec leaves the others UNSET)."""
     return {
-        name: value
+        name: msgspec.to_builtins(value) if isinstance(value, list) else value
         for name, value in msgspec.structs.asdict(data).items()
         if value is not msgspec.UNSET
     }
