@@ -19,6 +19,9 @@ from backend.crm.accounts.models import Account
 from backend.crm.activities.models import Activity
 from backend.crm.contacts.models import Contact
 from backend.crm.opportunities.models import Opportunity
+from backend.crm.orders.models import Order, OrderLine
+from backend.crm.products.models import PriceBook, PriceBookEntry, Product
+from backend.crm.quotes.models import Quote, QuoteLine
 from backend.custom_fields.models import CustomField
 from backend.db.base import Base
 from backend.exports.models import BulkReadUsage, Export, ExportRules
@@ -47,7 +50,14 @@ __all__ = [
     "IdempotencyKey",
     "OAuthClient",
     "Opportunity",
+    "Order",
+    "OrderLine",
     "PhoneNumber",
+    "PriceBook",
+    "PriceBookEntry",
+    "Product",
+    "Quote",
+    "QuoteLine",
     "RecordChange",
     "RecoveryCode",
     "RefreshToken",
@@ -76,6 +86,14 @@ TENANT_TABLES = (
     "contacts",
     "opportunities",
     "activities",
+    # Products, price books, quotes and orders (backend/crm/products, quotes, orders).
+    "products",
+    "price_books",
+    "price_book_entries",
+    "quotes",
+    "quote_lines",
+    "orders",
+    "order_lines",
     "custom_fields",
     "phone_numbers",
     "calendar_feeds",

@@ -17,6 +17,7 @@ from backend.api.rest.history import HistoryController
 from backend.api.rest.lookup import LookupController, TenantSettingsController
 from backend.api.rest.oauth import OAuthController
 from backend.api.rest.policy import RolesController, TeamsController, UserAccessController
+from backend.api.rest.quotes import accept as accept_quote
 from backend.api.rest.records import record_router
 from backend.api.rest.security import SECURITY_CONTROLLERS
 from backend.api.rest.sync import SYNC_CONTROLLERS
@@ -59,6 +60,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 *SYNC_CONTROLLERS,
                 ExportsController,
                 ExportRulesController,
+                accept_quote,
             ],
             dependencies={"ctx": provide},
         ),
