@@ -204,3 +204,66 @@ async def test_nested_account_opportunities_quotes_lines_cost_constant_statement
         event.remove(engine, "before_cursor_execute", count)
     assert found[("accounts", 1)] == found[("accounts", 3)], found
     assert found[("opportunities", 1)] == found[("opportunities", 3)], found
+
+
+async def test_graphql_writes_lines_with_the_quote_and_accepts_once(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    tenant = await new_tenant(services, client, "qgql")
+    acme = await account(client, tenant)
+    deal = await opportunity(client, tenant, acme["id"])
+    widget = await product(client, tenant, "7.50", cost="2.50")
+    created = await gql(
+        client,
+        tenant,
+        "mutation($i: CreateQuoteInput!) { createQuote(input: $i) { record { id total "
+        "lines { edges { node { quantity unitPrice } } } } errors { field code } } }",
+        {
+            "i": {
+                "name": "Offer",
+                "opportunityId": deal["id"],
+                "lines": [{"productId": widget["id"], "quantity": "4", "discountPercent": "25"}],
+            }
+        },
+    )
+    quote = created["data"]["createQuote"]["record"]
+    assert quote["total"] == "22.50"  # 4 x 7.50 x 0.75
+    assert quote["lines"]["edges"][0]["node"] == {"quantity": "4.000", "unitPrice": "7.50"}
+    bad = await gql(
+        client,
+        tenant,
+        "mutation($i: CreateQuoteInput!) { createQuote(input: $i) { record { id } "
+        "errors { field code } } }",
+        {
+            "i": {
+                "name": "Bad",
+                "opportunityId": deal["id"],
+                "lines": [{"productId": widget["id"], "quantity": "-1"}],
+            }
+        },
+    )
+    assert bad["data"]["createQuote"] == {
+        "record": None,
+        "errors": [{"field": "lines[0].quantity", "code": "out_of_range"}],
+    }
+    accept = (
+        "mutation($i: AcceptQuoteInput!) { acceptQuote(input: $i) { order { quoteId total "
+        "totalCost margin } errors { field code } } }"
+    )
+    first = await gql(client, tenant, accept, {"i": {"id": quote["id"]}})
+    assert first["data"]["acceptQuote"] == {
+        "order": {
+            "quoteId": quote["id"],
+            "total": "22.50",
+            "totalCost": "10.00",
+            "margin": "12.50",
+        },
+        "errors": [],
+    }
+    second = await gql(client, tenant, accept, {"i": {"id": quote["id"]}})
+    assert second["data"]["acceptQuote"] == {
+        "order": None,
+        "errors": [{"field": "status", "code": "already_accepted"}],
+    }
+    assert len(await items(client, tenant, "orders")) == 1
+    assert len(await items(client, tenant, "quotes")) == 1

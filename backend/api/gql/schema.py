@@ -25,6 +25,7 @@ from backend.api.gql.history import HistoryQuery
 from backend.api.gql.introspection import SignedInIntrospection
 from backend.api.gql.lookup import LookupQuery
 from backend.api.gql.policy import PolicyMutation, PolicyQuery
+from backend.api.gql.quotes import QuoteMutation
 from backend.api.gql.sync import SyncMutation, SyncQuery
 from backend.api.gql.transaction import OperationTransaction
 
@@ -64,6 +65,7 @@ Mutation = merge_types(
         SyncMutation,
         ExportMutation,
         CustomFieldMutation,
+        QuoteMutation,
     ),
 )
 
