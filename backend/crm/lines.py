@@ -266,13 +266,16 @@ async def refresh_totals(
     before = (await conn.execute(stmt)).mappings().first()
     if before is None:  # the parent is being deleted with its lines
         return
-    rows = (
-        await conn.execute(
-            select(lines).where(
-                lines.c.tenant_id == ctx.tenant_id, lines.c[kind.parent_column] == parent_id
+    rows = [
+        dict(r)
+        for r in (
+            await conn.execute(
+                select(lines).where(
+                    lines.c.tenant_id == ctx.tenant_id, lines.c[kind.parent_column] == parent_id
+                )
             )
-        )
-    ).mappings()
+        ).mappings()
+    ]
     computed = totals(rows, costed=kind.costed)
     check_totals(computed)
     if all(before[k] == v for k, v in computed.items()):

@@ -153,7 +153,8 @@ NESTED = (
     "{ accounts(first: %d) { edges { node { id opportunities(first: %d) { edges { node { id "
     "quotes(first: %d) { edges { node { id total } } } } } } } } } }",
     "{ opportunities(first: %d) { edges { node { id account { id } quotes(first: %d) { edges "
-    "{ node { id lines(first: %d) { edges { node { id unitPrice product { sku } } } } } } } } } } }",
+    "{ node { id lines(first: %d) { edges { node { id unitPrice product { sku } } } } } } } } } "
+    "} }",
 )
 
 

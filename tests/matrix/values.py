@@ -98,5 +98,6 @@ def update_field(entity: EntitySpec, may_update: Any) -> FieldSpec | None:
         and s.name not in entity.unique_fields
         and may_update(s.name)
     ]
-    candidates.sort(key=lambda s: s.kind != "text")
+    # Text first; a datetime last (it has no second sample, so changing it changes nothing).
+    candidates.sort(key=lambda s: (s.kind != "text", s.kind == "datetime"))
     return candidates[0] if candidates else None

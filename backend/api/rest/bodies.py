@@ -41,19 +41,25 @@ def _computed(entity: EntitySpec) -> Fields:
     ]
 
 
+_ITEMS: dict[str, type[msgspec.Struct]] = {}
+
+
 def _nested(entity: EntitySpec, type_name: str) -> Fields:
-    """Child lists written with the record (an order's lines), one struct per item."""
+    """Child lists written with the record (an order's lines), one struct per item (the same
+    for the create and the update body)."""
     fields: Fields = []
     for nested in entity.nested:
-        item: Fields = []
-        for spec in nested.fields.values():
-            if spec.required:
-                item.append((spec.name, _wire_type(spec)))
-            else:
-                item.append((spec.name, _wire_type(spec) | None | UnsetType, UNSET))
         name = f"{type_name}{nested.name.title()}Item"
-        struct = msgspec.defstruct(name, item, forbid_unknown_fields=True, kw_only=True)
-        fields.append((nested.name, list[struct] | UnsetType, UNSET))  # type: ignore[valid-type]
+        if name not in _ITEMS:
+            item: Fields = []
+            for spec in nested.fields.values():
+                if spec.required:
+                    item.append((spec.name, _wire_type(spec)))
+                else:
+                    item.append((spec.name, _wire_type(spec) | None | UnsetType, UNSET))
+            _ITEMS[name] = msgspec.defstruct(name, item, forbid_unknown_fields=True, kw_only=True)
+        item_type: Any = _ITEMS[name]
+        fields.append((nested.name, list[item_type] | UnsetType, UNSET))
     return fields
 
 

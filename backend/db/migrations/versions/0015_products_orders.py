@@ -8,6 +8,8 @@ Create Date: 2026-12-08
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -31,11 +33,13 @@ TABLES = (
 )
 
 
-def _money(name: str, *, nullable: bool = True, server_default: str | None = None) -> sa.Column:
+def _money(
+    name: str, *, nullable: bool = True, server_default: str | None = None
+) -> sa.Column[Any]:
     return sa.Column(name, sa.Numeric(14, 2), nullable=nullable, server_default=server_default)
 
 
-def _total(name: str) -> sa.Column:
+def _total(name: str) -> sa.Column[Any]:
     return sa.Column(name, sa.Numeric(16, 2), nullable=False, server_default="0")
 
 
@@ -61,7 +65,7 @@ def _child(table: str, column: str, target: str) -> sa.ForeignKeyConstraint:
     )
 
 
-def _line_columns(with_cost: bool) -> list[sa.Column]:
+def _line_columns(with_cost: bool) -> list[sa.Column[Any]]:
     cost = [_money("unit_cost", nullable=False, server_default="0")] if with_cost else []
     return [
         sa.Column("product_id", UUID(as_uuid=True)),
@@ -72,7 +76,7 @@ def _line_columns(with_cost: bool) -> list[sa.Column]:
     ]
 
 
-def _entity(table: str, *columns: sa.Column | sa.Constraint) -> None:
+def _entity(table: str, *columns: sa.Column[Any] | sa.Constraint) -> None:
     """An entity table: key, version, the given columns, owner, custom values, timestamps."""
     op.create_table(
         table,
