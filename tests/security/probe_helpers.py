@@ -72,6 +72,12 @@ CAPABILITIES: dict[str, str] = {
 # Objects that belong to one user: out of scope for every other user, tenant admins included.
 PERSONAL = {"session", "device"}
 
+
+def _camel_name(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
 # GraphQL: argument names that say their kind; `id` / `recordId` take it from the field name.
 GQL_ARGUMENT_KINDS: dict[str, str] = {
     "userId": "user",
@@ -81,10 +87,10 @@ GQL_ARGUMENT_KINDS: dict[str, str] = {
     "roleIds": "role",
     "ruleId": "rule",
     "teamId": "team",
-    **{f"{name}Id": name for name in ENTITIES},
+    **{f"{_camel_name(name)}Id": name for name in ENTITIES},  # priceBookId
 }
 GQL_FIELD_KINDS: dict[str, str] = {
-    **{name: name for name in ENTITIES},
+    **{name.replace("_", ""): name for name in ENTITIES},  # field names, lowered: pricebook
     "role": "role",
     "team": "team",
     "oauthapp": "client",
@@ -161,6 +167,12 @@ async def make_targets(http: httpx.AsyncClient, owner: TenantUser) -> dict[str, 
     for name, entity in ENTITIES.items():
         text = marker(name)
         body = record_payload(entity, text)
+        for link, target in entity.references.items():
+            # A required link names the target of its entity made before (registry order).
+            if entity.fields[link].required and isinstance(target, EntitySpec):
+                body[link] = targets[target.name].id
+        if "unit_price" in entity.fields:  # a product's price: its lines' default
+            body["unit_price"] = "1"
         if name == "contact":
             body["phone"] = phone
         record = await _ok(await http.post(f"/api/v1/{entity.plural}", json=body, headers=auth))
@@ -518,7 +530,8 @@ def rest_request(
                 headers["If-Match"] = f'"{versions.get(kind, 1)}"'
                 if method == "patch":
                     entity = ENTITIES[kind]
-                    body = {_name_field(entity): "ProbeHijack"}
+                    name_field = entity.fields[_name_field(entity)]
+                    body = {name_field.name: field_value(name_field, "ProbeHijack")}
                 change = targets.get(change_kind(kind))
                 if body and change is not None:
                     # A body naming a change (a revert) names the foreign record's change.
@@ -533,7 +546,10 @@ def _put(url: str, name: str, value: str) -> str:
 
 
 def _name_field(entity: EntitySpec) -> str:
-    return next(s.name for s in entity.fields.values() if s.required and s.kind == "text")
+    """The record's name; for an entity without one (an order, a line), a field it may change."""
+    named = [s.name for s in entity.fields.values() if s.required and s.kind == "text"]
+    changeable = [s.name for s in entity.fields.values() if s.on_update and s.kind != "uuid"]
+    return (named or changeable)[0]
 
 
 # -- GraphQL generation --------------------------------------------------------------------------
