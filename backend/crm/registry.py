@@ -7,11 +7,28 @@ from backend.crm.activities.service import activities
 from backend.crm.contacts.service import contacts
 from backend.crm.leads.service import leads
 from backend.crm.opportunities.service import opportunities
+from backend.crm.orders.service import order_lines, orders
+from backend.crm.products.service import price_book_entries, price_books, products
+from backend.crm.quotes.service import quote_lines, quotes
 from backend.records.service import RecordService
 from backend.records.spec import EntitySpec
 
 SERVICES: dict[str, RecordService] = {
-    s.spec.name: s for s in (accounts, contacts, opportunities, activities, leads)
+    s.spec.name: s
+    for s in (
+        accounts,
+        contacts,
+        opportunities,
+        activities,
+        leads,
+        products,
+        price_books,
+        price_book_entries,
+        quotes,
+        quote_lines,
+        orders,
+        order_lines,
+    )
 }
 ENTITIES: dict[str, EntitySpec] = {s.spec.name: s.spec for s in SERVICES.values()}
 

@@ -19,7 +19,10 @@ from backend.crm.activities.models import Activity
 from backend.crm.contacts.models import Contact
 from backend.crm.leads.models import Lead
 from backend.crm.opportunities.models import Opportunity
+from backend.crm.orders.models import Order, OrderLine
 from backend.crm.pipelines.models import Pipeline, PipelineStage, StageEntry
+from backend.crm.products.models import PriceBook, PriceBookEntry, Product
+from backend.crm.quotes.models import Quote, QuoteLine
 from backend.custom_fields.models import CustomField
 from backend.db.base import Base
 from backend.exports.models import BulkReadUsage, Export, ExportRules
@@ -52,9 +55,16 @@ __all__ = [
     "Lead",
     "OAuthClient",
     "Opportunity",
+    "Order",
+    "OrderLine",
     "PhoneNumber",
     "Pipeline",
     "PipelineStage",
+    "PriceBook",
+    "PriceBookEntry",
+    "Product",
+    "Quote",
+    "QuoteLine",
     "RecordChange",
     "RecoveryCode",
     "RefreshToken",
@@ -89,6 +99,14 @@ TENANT_TABLES = (
     "pipeline_stages",
     "opportunity_stages",
     "leads",
+    # Products, price books, quotes and orders (backend/crm/products, quotes, orders).
+    "products",
+    "price_books",
+    "price_book_entries",
+    "quotes",
+    "quote_lines",
+    "orders",
+    "order_lines",
     "custom_fields",
     "phone_numbers",
     "calendar_feeds",

@@ -49,7 +49,7 @@ class RuleSet(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     default: RoleLimits = msgspec.field(default_factory=RoleLimits)  # every role not named
     # "entity.field" globs refused for everyone, admins included.
     never_export: list[str] = msgspec.field(
-        default_factory=lambda: ["*.cost", "*.margin", "*.unit_cost"]
+        default_factory=lambda: ["*.cost", "*.margin", "*.unit_cost", "*.total_cost"]
     )
     bulk_read: BulkReadBudget = msgspec.field(default_factory=BulkReadBudget)
     link_ttl_seconds: int = 300

@@ -30,6 +30,7 @@ FieldKind = Literal[
     "integer",
     "date",
     "datetime",
+    "boolean",
 ]
 
 # The description of every entity's owner_id (record scope "own" follows it).
@@ -161,6 +162,10 @@ def _check_kind(spec: FieldSpec, value: Any) -> tuple[Any, FieldProblem | None]:
         return _check_date(spec, value)
     if spec.kind == "datetime":
         return _check_datetime(spec, value)
+    if spec.kind == "boolean":
+        if not isinstance(value, bool):
+            return None, _problem(spec.name, "invalid_type", "must be true or false")
+        return value, None
     if spec.kind == "choice":
         if not isinstance(value, str) or value not in spec.choices:
             return None, _problem(

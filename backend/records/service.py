@@ -283,10 +283,27 @@ class RecordService:
         return grouped
 
     # -- writes --------------------------------------------------------------------------
+    async def derive(
+        self,
+        conn: AsyncConnection,
+        ctx: RequestContext,
+        values: dict[str, Any],
+        before: Record | None,
+        nested: Mapping[str, Any],
+    ) -> None:
+        """Inside a write's transaction, once the sent fields are checked and before the row is
+        written (`before`: None on create): an entity's server-computed values go into `values`
+        (e.g. an order's totals), and its nested lists (`spec.nested`, e.g. order lines) are
+        written. Nothing by default."""
+
+    def _take_nested(self, builtin: dict[str, Any]) -> dict[str, Any]:
+        return {n.name: builtin.pop(n.name) for n in self.spec.nested if n.name in builtin}
+
     async def create(self, ctx: RequestContext, data: Mapping[str, Any]) -> Record:
         async with ctx.session.transaction() as conn:
             access = await self.access(ctx, conn, "create")
             builtin, custom = split_custom(data)
+            nested = self._take_nested(builtin)
             # Permission before validation: a forbidden field is refused whatever its value,
             # so the validation rules of a field the caller may not write never show.
             access.require_fields("create", set(builtin) | custom_fields.sent_names(custom))
@@ -302,6 +319,7 @@ class RecordService:
             if "owner_id" in self.table.c:
                 # A new record's owner is the user who created it.
                 values["owner_id"] = ctx.user_id
+            await self.derive(conn, ctx, values, None, nested)
             stmt = insert(self.table).values(values).returning(*self._columns)
             await self._check_references(conn, ctx, values)
             await self._check_custom_references(conn, ctx, access, custom)
@@ -340,6 +358,7 @@ class RecordService:
             values.update(tenant_id=ctx.tenant_id, id=key, version=previous + 1)
             if "owner_id" in self.table.c:
                 values["owner_id"] = self.parse_id(str(snapshot.get("owner_id") or ctx.user_id))
+            await self.derive(conn, ctx, values, None, {})
             stmt = insert(self.table).values(values).returning(*self._columns)
             await self._check_references(conn, ctx, values)
             await self._check_custom_references(conn, ctx, access, custom)
@@ -366,6 +385,7 @@ class RecordService:
         async with ctx.session.transaction() as conn:
             access = await self.access(ctx, conn, "update")
             builtin, custom = split_custom(data)
+            nested = self._take_nested(builtin)
             # Before validation, as on create.
             access.require_fields("update", set(builtin) | custom_fields.sent_names(custom))
             values = validate_changes(self.spec.fields, builtin, creating=False)
@@ -377,6 +397,7 @@ class RecordService:
                 raise NotFound(f"{self.spec.name} not found")
             if before["version"] != expected_version:
                 raise self._stale(before["version"])
+            await self.derive(conn, ctx, values, before, nested)
             if custom is not None:  # merged into the stored values: `null` clears a key
                 values["custom"] = merge_custom(
                     access.custom,
@@ -541,7 +562,11 @@ class RecordService:
                     cause.column_name or "body", "required", "must not be null"
                 ) from None
             if isinstance(cause, UniqueViolationError):
-                raise Conflict(f"{self.spec.name} already exists", code="duplicate") from None
+                constraint = cause.constraint_name or ""
+                field = next((f for f in self.spec.unique_fields if f in constraint), None)
+                raise Conflict(
+                    f"{self.spec.name} already exists", code="duplicate", field=field
+                ) from None
             if isinstance(cause, DeadlockDetectedError):
                 raise write_conflict() from None
             raise

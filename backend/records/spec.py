@@ -32,6 +32,17 @@ class Relation:
 
 
 @dataclass(frozen=True)
+class NestedList:
+    """Child records written with their parent, in its transaction (an order's lines): the
+    parent's create and update bodies carry `name: [{...}]` (an update replaces the list).
+    The parent's service reads them in `RecordService.derive`."""
+
+    name: str  # the body's key: "lines"
+    fields: Mapping[str, FieldSpec]  # what a client may send per item
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class EntitySpec:
     name: str  # singular, as used in policies and errors: "contact"
     plural: str  # REST collection name: "contacts"
@@ -53,6 +64,12 @@ class EntitySpec:
     type_name: str = ""
     # Links to other entities, navigable in both directions (GraphQL nested fields).
     relations: tuple[Relation, ...] = ()
+    # Fields unique per tenant: a duplicate is a 409 `duplicate` naming the field.
+    unique_fields: tuple[str, ...] = ()
+    nested: tuple[NestedList, ...] = ()
+    # Fields the service fills in when a create omits them (a line's unit_price from its
+    # product): optional for the client, NOT NULL in the table.
+    server_filled: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for relation in self.relations:

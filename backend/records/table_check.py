@@ -4,7 +4,7 @@ and field named, instead of as a 500 on the first request that touches it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, String
 
@@ -27,6 +27,16 @@ def _length(column: Column[object]) -> int | None:
     return column.type.length if isinstance(column.type, String) else None
 
 
+def _cleared_on_delete(column: Column[Any]) -> bool:
+    return any(
+        (
+            fk.constraint is not None
+            and (fk.constraint.ondelete or "").upper().startswith("SET NULL")
+        )
+        for fk in column.foreign_keys
+    )
+
+
 def check_table(spec: EntitySpec) -> None:
     """Raise ValueError naming the entity and field where `spec` and its table disagree."""
     table = spec.table.name
@@ -35,11 +45,14 @@ def check_table(spec: EntitySpec) -> None:
             raise ValueError(f"{spec.name}.{key}: the field is named {field.name!r}")
         column = _column(spec, field.name, "field")
         where = f"{spec.name}.{field.name}"
-        if field.required and column.nullable:
+        # A required link whose target's deletion clears it (ON DELETE SET NULL) is the one
+        # required field that may later be null: required on create, kept when the target goes.
+        if field.required and column.nullable and not _cleared_on_delete(column):
             raise ValueError(f"{where}: required, but column {table}.{column.name} is nullable")
         if (
             field.on_create
             and not field.required
+            and field.name not in spec.server_filled
             and not column.nullable
             and not _has_default(column)
         ):

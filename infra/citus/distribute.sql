@@ -29,6 +29,8 @@ SELECT create_distributed_table('mfa_recovery_codes', 'tenant_id', colocate_with
 SELECT create_distributed_table('mfa_totp', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('oauth_clients', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('pipeline_stages', 'tenant_id', colocate_with => 'users');
+SELECT create_distributed_table('price_books', 'tenant_id', colocate_with => 'users');
+SELECT create_distributed_table('products', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('role_rules', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('role_scopes', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('sync_devices', 'tenant_id', colocate_with => 'users');
@@ -38,11 +40,16 @@ SELECT create_distributed_table('auth_flows', 'tenant_id', colocate_with => 'use
 SELECT create_distributed_table('auth_sessions', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('authorization_codes', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('contacts', 'tenant_id', colocate_with => 'users');
+SELECT create_distributed_table('price_book_entries', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('sync_outcomes', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('opportunities', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('refresh_tokens', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('activities', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('leads', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('opportunity_stages', 'tenant_id', colocate_with => 'users');
+SELECT create_distributed_table('quotes', 'tenant_id', colocate_with => 'users');
+SELECT create_distributed_table('orders', 'tenant_id', colocate_with => 'users');
+SELECT create_distributed_table('quote_lines', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('reminder_dismissals', 'tenant_id', colocate_with => 'users');
+SELECT create_distributed_table('order_lines', 'tenant_id', colocate_with => 'users');
 COMMIT;

@@ -56,16 +56,39 @@ def _type(name: str) -> GraphQLObjectType:
     return found
 
 
-def _sample(field: FieldSpec) -> Any:
+def _sample(field: FieldSpec, spec: EntitySpec | None = None) -> Any:
+    if spec is not None and field.name in spec.unique_fields and field.kind == "text":
+        return f"Sample-{uuid.uuid4().hex[:12]}"  # unique per tenant (a product's sku)
+    if field.kind == "boolean":
+        return False
     return field.choices[0] if field.kind == "choice" else SAMPLES[field.kind]
 
 
-def _required_input(spec: EntitySpec) -> dict[str, Any]:
-    return {camel(f.name): _sample(f) for f in spec.fields.values() if f.required and f.on_create}
+async def _required_input(
+    client: httpx.AsyncClient, tenant: TenantUser, spec: EntitySpec, **links: str
+) -> dict[str, Any]:
+    """The required fields and the numbers (a product's price: its lines' default); a required
+    reference names a parent made first (the same way)."""
+    values: dict[str, Any] = {}
+    for f in spec.fields.values():
+        wanted = f.required or f.kind == "decimal"
+        if not (wanted and f.on_create) or camel(f.name) in links:
+            continue
+        target = spec.references.get(f.name)
+        if isinstance(target, EntitySpec):
+            values[camel(f.name)] = await _create(client, tenant, target)
+        else:
+            values[camel(f.name)] = _sample(f, spec)
+    return {**values, **links}
 
 
-def _editable(spec: EntitySpec) -> FieldSpec:
-    return next(f for f in spec.fields.values() if f.on_update and f.kind == "text")
+def _editable(spec: EntitySpec) -> tuple[FieldSpec, Any]:
+    """A field to change and its new value: text if the entity has any, else a number, else a
+    currency (an order)."""
+    changed = {"text": "Changed", "decimal": "13.00", "currency": "USD"}
+    fields = [f for f in spec.fields.values() if f.on_update and f.kind in changed]
+    field = sorted(fields, key=lambda f: list(changed).index(f.kind))[0]
+    return field, changed[field.kind]
 
 
 @pytest.mark.parametrize("spec", ENTITIES.values(), ids=list(ENTITIES))
@@ -232,7 +255,8 @@ async def test_payloads_answer_the_record_also_as_record(
     the same as `x`; a refused write answers both as null with the errors."""
     tenant = await new_tenant(services, client, "gqlrecord")
     for spec in ENTITIES.values():
-        name, key, field = spec.graphql_name, camel(spec.name), _editable(spec)
+        name, key = spec.graphql_name, camel(spec.name)
+        field, new_value = _editable(spec)
         selection = f"{{ {key} {{ id version }} record {{ id version }} errors {{ field code }} }}"
 
         async def call(
@@ -244,10 +268,11 @@ async def test_payloads_answer_the_record_also_as_record(
             payload: dict[str, Any] = result["data"][operation]
             return payload
 
-        created = await call(f"create{name}", f"Create{name}Input", _required_input(spec))
+        required = await _required_input(client, tenant, spec)
+        created = await call(f"create{name}", f"Create{name}Input", required)
         assert created["errors"] == [] and created[key] == created["record"] is not None
         record_id = created[key]["id"]
-        change = {"id": record_id, "version": 1, camel(field.name): "Changed"}
+        change = {"id": record_id, "version": 1, camel(field.name): new_value}
         updated = await call(f"update{name}", f"Update{name}Input", change)
         assert updated["errors"] == [] and updated["record"] == {"id": record_id, "version": 2}
         stale = await call(f"update{name}", f"Update{name}Input", change)
@@ -286,7 +311,7 @@ async def _create(
         client,
         tenant,
         f"mutation($i: Create{name}Input!) {{ create{name}(input: $i) {{ record {{ id }} }} }}",
-        {"i": {**_required_input(spec), **links}},
+        {"i": await _required_input(client, tenant, spec, **links)},
     )
     record_id: str = result["data"][f"create{name}"]["record"]["id"]
     return record_id

@@ -4,6 +4,7 @@ the caller's business: they need a parent record."""
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -46,8 +47,13 @@ def _text(spec: FieldSpec, word: str) -> str:
     return word[: spec.max_length] if spec.max_length is not None else word
 
 
-def sample(spec: FieldSpec, *, second: bool = False) -> Any:
-    """A valid value of the field (another valid one with `second`), as JSON."""
+def sample(spec: FieldSpec, *, second: bool = False, unique: bool = False) -> Any:
+    """A valid value of the field (another valid one with `second`), as JSON; with `unique`
+    (a field unique per tenant) one never given before."""
+    if unique and spec.kind == "text":
+        return _text(spec, f"M-{uuid.uuid4().hex}")
+    if spec.kind == "boolean":  # false first: a "true" may be unique (a tenant's default)
+        return second
     if spec.kind in ("integer", "decimal"):
         return _number(spec, 2 if second else 1)
     if spec.kind == "choice":
@@ -90,7 +96,13 @@ def update_field(entity: EntitySpec, may_update: Any) -> FieldSpec | None:
     """A field the caller may update to show a change in history: text first, then any kind
     that is not a reference."""
     candidates = [
-        s for s in entity.fields.values() if s.on_update and s.kind != "uuid" and may_update(s.name)
+        s
+        for s in entity.fields.values()
+        if s.on_update
+        and s.kind not in ("uuid", "boolean")
+        and s.name not in entity.unique_fields
+        and may_update(s.name)
     ]
-    candidates.sort(key=lambda s: s.kind != "text")
+    # Text first; a datetime last (it has no second sample, so changing it changes nothing).
+    candidates.sort(key=lambda s: (s.kind != "text", s.kind == "datetime"))
     return candidates[0] if candidates else None

@@ -46,7 +46,7 @@ class World:
                 continue
             ref = refs.get(fspec.name)
             if ref is None:
-                body[fspec.name] = sample(fspec)
+                body[fspec.name] = sample(fspec, unique=fspec.name in spec.unique_fields)
             else:
                 body[fspec.name] = (await self.parent(skin, ref, role, admin))["id"]
         return body

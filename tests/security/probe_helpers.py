@@ -80,6 +80,12 @@ PERSONAL = {"session", "device", "import"}
 # tests/api/test_pipelines.py. Other tenants' are probed like everything else.
 SHARED_IN_TENANT = {"pipeline", "stage"}
 
+
+def _camel_name(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
 # GraphQL: argument names that say their kind; `id` / `recordId` take it from the field name.
 GQL_ARGUMENT_KINDS: dict[str, str] = {
     "userId": "user",
@@ -92,7 +98,7 @@ GQL_ARGUMENT_KINDS: dict[str, str] = {
     "parentTeamId": "team",
     "pipelineId": "pipeline",
     "stageId": "stage",
-    **{f"{name}Id": name for name in ENTITIES},
+    **{f"{_camel_name(name)}Id": name for name in ENTITIES},  # priceBookId
     # Links within an entity and to other entities, named by their column (parentAccountId).
     **{
         camel(column): ref.name
@@ -109,7 +115,7 @@ GQL_ARGUMENT_KINDS: dict[str, str] = {
 # as given and nothing is looked up, so there is nothing to probe.
 GQL_UNLINKED_ARGUMENTS = {"campaignId"}
 GQL_FIELD_KINDS: dict[str, str] = {
-    **{name: name for name in ENTITIES},
+    **{name.replace("_", ""): name for name in ENTITIES},  # field names, lowered: pricebook
     "role": "role",
     "team": "team",
     "oauthapp": "client",
@@ -188,6 +194,12 @@ async def make_targets(http: httpx.AsyncClient, owner: TenantUser) -> dict[str, 
     for name, entity in ENTITIES.items():
         text = marker(name)
         body = record_payload(entity, text)
+        for link, target in entity.references.items():
+            # A required link names the target of its entity made before (registry order).
+            if entity.fields[link].required and isinstance(target, EntitySpec):
+                body[link] = targets[target.name].id
+        if "unit_price" in entity.fields:  # a product's price: its lines' default
+            body["unit_price"] = "1"
         if name == "contact":
             body["phone"] = phone
         record = await _ok(await http.post(f"/api/v1/{entity.plural}", json=body, headers=auth))
@@ -580,7 +592,8 @@ def rest_request(
                 headers["If-Match"] = f'"{versions.get(kind, 1)}"'
                 if method == "patch":
                     entity = ENTITIES[kind]
-                    body = {_name_field(entity): "ProbeHijack"}
+                    name_field = entity.fields[_name_field(entity)]
+                    body = {name_field.name: field_value(name_field, "ProbeHijack")}
                 change = targets.get(change_kind(kind))
                 if body and change is not None:
                     # A body naming a change (a revert) names the foreign record's change.
@@ -595,7 +608,10 @@ def _put(url: str, name: str, value: str) -> str:
 
 
 def _name_field(entity: EntitySpec) -> str:
-    return next(s.name for s in entity.fields.values() if s.required and s.kind == "text")
+    """The record's name; for an entity without one (an order, a line), a field it may change."""
+    named = [s.name for s in entity.fields.values() if s.required and s.kind == "text"]
+    changeable = [s.name for s in entity.fields.values() if s.on_update and s.kind != "uuid"]
+    return (named or changeable)[0]
 
 
 # -- GraphQL generation --------------------------------------------------------------------------

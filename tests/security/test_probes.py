@@ -154,9 +154,10 @@ async def test_every_route_and_field_with_an_id_is_probed(world: World) -> None:
     assert "DELETE /api/v1/me/sessions/{session_id}" in rest
     assert "GET /api/v1/exports/{export_id}" in rest
     gql = {p.surface for p in world.gql}
-    for name in ENTITIES:
-        assert f"query {name}" in gql
-        assert f"mutation delete{name[0].upper()}{name[1:]}" in gql
+    for name, entity in ENTITIES.items():
+        field = name[0] + entity.graphql_name[1:]  # price_book: priceBook
+        assert f"query {field}" in gql
+        assert f"mutation delete{entity.graphql_name}" in gql
     assert "mutation revokeSession" in gql
     assert "query oauthApp" in gql
     assert len(world.rest) >= 40
@@ -186,7 +187,7 @@ async def test_the_detector_sees_an_owner_reading_their_own_objects(
             seen.add(probe.surface)
     for entity in ENTITIES.values():
         assert f"GET /api/v1/{entity.plural}/{{record_id}}" in seen
-        assert f"query {entity.name}" in seen
+        assert f"query {entity.name[0]}{entity.graphql_name[1:]}" in seen
     assert "GET /api/v1/teams/{team_id}" in seen
     assert "GET /api/v1/lookup/phone/{number}" in seen
 

@@ -21,6 +21,8 @@ def graphql_type(spec: FieldSpec) -> Any:
         return strawberry.ID
     if spec.kind == "integer":
         return int
+    if spec.kind == "boolean":
+        return bool
     if spec.kind == "decimal":
         return Decimal
     if spec.kind == "date":
@@ -47,6 +49,7 @@ def create_input(entity: EntitySpec, type_name: str) -> type:
             annotations[spec.name] = graphql_type(spec) | None
             defaults[spec.name] = strawberry.UNSET
     _custom_values(annotations, defaults)
+    _nested_lists(entity, type_name, annotations, defaults)
     return _input(f"Create{type_name}Input", annotations, defaults)
 
 
@@ -63,7 +66,33 @@ def update_input(entity: EntitySpec, type_name: str) -> type:
             annotations[spec.name] = graphql_type(spec) | None
             defaults[spec.name] = strawberry.UNSET
     _custom_values(annotations, defaults)
+    _nested_lists(entity, type_name, annotations, defaults)
     return _input(f"Update{type_name}Input", annotations, defaults)
+
+
+_ITEM_INPUTS: dict[str, type] = {}
+
+
+def _nested_lists(
+    entity: EntitySpec, type_name: str, annotations: dict[str, Any], defaults: dict[str, Any]
+) -> None:
+    """Child lists written with the record (an order's lines); on update the list replaces."""
+    for nested in entity.nested:
+        name = f"{type_name}{nested.name.title()}ItemInput"
+        if name not in _ITEM_INPUTS:  # shared by the create and update inputs
+            item: dict[str, Any] = {}
+            item_defaults: dict[str, Any] = {}
+            for spec in sorted(nested.fields.values(), key=lambda f: not f.required):
+                if spec.required:
+                    item[spec.name] = graphql_type(spec)
+                else:
+                    item[spec.name] = graphql_type(spec) | None
+                    item_defaults[spec.name] = strawberry.UNSET
+            _ITEM_INPUTS[name] = _input(name, item, item_defaults)
+        annotations[nested.name] = list[_ITEM_INPUTS[name]] | None  # type: ignore[valid-type]
+        defaults[nested.name] = strawberry.field(
+            default=strawberry.UNSET, description=nested.description or None
+        )
 
 
 def _custom_values(annotations: dict[str, Any], defaults: dict[str, Any]) -> None:

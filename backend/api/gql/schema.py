@@ -27,6 +27,7 @@ from backend.api.gql.introspection import SignedInIntrospection
 from backend.api.gql.leads import LeadsMutation
 from backend.api.gql.lookup import LookupQuery
 from backend.api.gql.policy import PolicyMutation, PolicyQuery
+from backend.api.gql.quotes import QuoteMutation
 from backend.api.gql.sales import SalesMutation, SalesQuery
 from backend.api.gql.sync import SyncMutation, SyncQuery
 from backend.api.gql.transaction import OperationTransaction
@@ -72,6 +73,7 @@ Mutation = merge_types(
         AgendaMutation,
         SalesMutation,
         LeadsMutation,
+        QuoteMutation,
     ),
 )
 

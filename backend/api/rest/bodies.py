@@ -21,13 +21,50 @@ def _wire_type(spec: FieldSpec) -> Any:
         return list[str]
     if spec.kind == "integer":
         return int
+    if spec.kind == "boolean":
+        return bool
     if spec.kind == "decimal":  # a JSON number, or a string for exact money
         return float | int | str
     return str
 
 
+Fields = list[tuple[str, Any] | tuple[str, Any, Any]]
+
+
+def _computed(entity: EntitySpec) -> Fields:
+    """Fields the server computes (never writable) are decoded so that the service can refuse
+    them by name (422 `read_only`) rather than as unknown."""
+    return [
+        (spec.name, Any | UnsetType, UNSET)
+        for spec in entity.fields.values()
+        if not spec.on_create and not spec.on_update
+    ]
+
+
+_ITEMS: dict[str, type[msgspec.Struct]] = {}
+
+
+def _nested(entity: EntitySpec, type_name: str) -> Fields:
+    """Child lists written with the record (an order's lines), one struct per item (the same
+    for the create and the update body)."""
+    fields: Fields = []
+    for nested in entity.nested:
+        name = f"{type_name}{nested.name.title()}Item"
+        if name not in _ITEMS:
+            item: Fields = []
+            for spec in nested.fields.values():
+                if spec.required:
+                    item.append((spec.name, _wire_type(spec)))
+                else:
+                    item.append((spec.name, _wire_type(spec) | None | UnsetType, UNSET))
+            _ITEMS[name] = msgspec.defstruct(name, item, forbid_unknown_fields=True, kw_only=True)
+        item_type: Any = _ITEMS[name]
+        fields.append((nested.name, list[item_type] | UnsetType, UNSET))
+    return fields
+
+
 def create_body(entity: EntitySpec, type_name: str) -> type[msgspec.Struct]:
-    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    fields: Fields = [*_computed(entity), *_nested(entity, type_name)]
     for spec in entity.fields.values():
         if not spec.on_create:
             continue
@@ -40,7 +77,7 @@ def create_body(entity: EntitySpec, type_name: str) -> type[msgspec.Struct]:
 
 
 def update_body(entity: EntitySpec, type_name: str) -> type[msgspec.Struct]:
-    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    fields: Fields = [*_computed(entity), *_nested(entity, type_name)]
     for spec in entity.fields.values():
         if not spec.on_update:
             continue

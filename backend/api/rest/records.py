@@ -309,7 +309,7 @@ def _range_description(name: str, column: str, bound: int, kind: str) -> str:
 def _provided(data: msgspec.Struct) -> dict[str, Any]:
     """The fields the client sent (msgspec leaves the others UNSET)."""
     return {
-        name: value
+        name: msgspec.to_builtins(value) if isinstance(value, list) else value
         for name, value in msgspec.structs.asdict(data).items()
         if value is not msgspec.UNSET
     }

@@ -20,6 +20,7 @@ from backend.api.rest.lookup import LookupController, TenantSettingsController
 from backend.api.rest.oauth import OAuthController
 from backend.api.rest.pipelines import PipelinesController, SalesController
 from backend.api.rest.policy import RolesController, TeamsController, UserAccessController
+from backend.api.rest.quotes import accept as accept_quote
 from backend.api.rest.records import record_router
 from backend.api.rest.sales import SALES_CONTROLLERS
 from backend.api.rest.security import SECURITY_CONTROLLERS
@@ -68,6 +69,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 ExportsController,
                 ExportRulesController,
                 ImportsController,
+                accept_quote,
             ],
             dependencies={"ctx": provide},
         ),

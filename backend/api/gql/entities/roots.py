@@ -35,12 +35,19 @@ class DeletePayload:
 
 
 def provided(data: object) -> dict[str, Any]:
-    """An input's fields the client actually sent (others stay UNSET)."""
+    """An input's fields the client actually sent (others stay UNSET); nested item inputs
+    (an order's lines) as lists of their sent fields."""
     return {
-        f.name: getattr(data, f.name)
+        f.name: _plain(getattr(data, f.name))
         for f in dataclasses.fields(data)  # type: ignore[arg-type]
         if getattr(data, f.name) is not strawberry.UNSET and f.name not in ("id", "version")
     }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
+        return [provided(item) for item in value]
+    return value
 
 
 def _typed(resolver: Callable[..., Any], **arguments: Any) -> Callable[..., Any]:
