@@ -26,6 +26,7 @@ from backend.history.events import SecurityEvent
 from backend.history.seals import AuditSeal
 from backend.idempotency.models import IdempotencyKey
 from backend.lookup.models import PhoneNumber
+from backend.persisted_queries.models import PersistedQuery
 from backend.policy.models import Role, RoleRule, RoleScope, Team, TeamMember, UserRole
 from backend.sync.models import SyncDevice, SyncOutcome
 from backend.tenants.models import Tenant, User
@@ -47,6 +48,7 @@ __all__ = [
     "IdempotencyKey",
     "OAuthClient",
     "Opportunity",
+    "PersistedQuery",
     "PhoneNumber",
     "RecordChange",
     "RecoveryCode",
@@ -106,4 +108,6 @@ TENANT_TABLES = (
     "exports",
     "export_rules",
     "bulk_read_usage",
+    # GraphQL documents registered by hash (backend/persisted_queries).
+    "persisted_queries",
 )
