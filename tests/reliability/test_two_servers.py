@@ -171,7 +171,9 @@ async def test_a_query_persisted_through_a_runs_by_hash_on_b(
 ) -> None:
     me = await new_tenant(services, client, "two-apq")
     other = await new_tenant(services, client, "two-apq-other")
-    document = f"query Two{uuid.uuid4().hex[:8]} {{ contacts(first: 1) {{ edges {{ node {{ id }} }} }} }}"
+    document = (
+        f"query Two{uuid.uuid4().hex[:8]} {{ contacts(first: 1) {{ edges {{ node {{ id }} }} }} }}"
+    )
     extensions = {"persistedQuery": {"version": 1, "sha256Hash": sha256_hex(document)}}
     by_hash = {"extensions": extensions}
     unknown = await pair.b.post("/graphql", json=by_hash, headers=me.headers)

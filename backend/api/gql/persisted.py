@@ -8,8 +8,9 @@ with the query. Registered documents are kept per tenant: a hash one tenant regi
 unknown to every other tenant (so no tenant can learn what another runs, or evict its
 documents), and each tenant's share is bounded (least recently used dropped), as is the number
 of tenants held. This is the per-process cache: registrations are shared by every server
-process through PostgreSQL (backend/persisted_queries/store.py). An unknown hash answers `PersistedQueryNotFound` (the client then sends the
-query once); a hash that does not match its query is a bad request.
+process through PostgreSQL (backend/persisted_queries/store.py). An unknown hash answers
+`PersistedQueryNotFound` (the client then sends the query once); a hash that does not match
+its query is a bad request.
 """
 
 from __future__ import annotations
