@@ -4,7 +4,8 @@ Each check changes something through A (or another process) and, as soon as that
 back, asks B: B must already act on the change. Policy versions and revocations reach B by
 LISTEN/NOTIFY (with polling behind them); signing keys are reloaded on the first token naming
 an unknown key; everything else (persisted queries, sign-in throttle, read budget,
-idempotency keys) lives in PostgreSQL.
+idempotency keys) lives in PostgreSQL. The whole module runs twice: A and B connected
+directly, and both through PgBouncer in transaction mode.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import httpx
@@ -25,7 +27,7 @@ from backend.runtime import Services
 from tests.bench.servers import Server, wait_ready
 from tests.conftest import PASSWORD, Cluster, TenantUser, new_tenant
 from tests.exports.helpers import set_rules
-from tests.reliability import processes
+from tests.reliability import pgbouncer, processes
 from tests.reliability.processes import superuser
 from tests.security.policy_helpers import create_role, role_ids, user_with_roles
 
@@ -38,19 +40,25 @@ class Pair:
     b: httpx.AsyncClient
 
 
-@pytest.fixture(scope="module")
-async def pair(cluster: Cluster) -> AsyncIterator[Pair]:
-    url = cluster.urls.app_url
-    started: list[Server] = []
-    try:
-        for name in ("two-a", "two-b"):
-            started.append(processes.launch(name, url, cluster.data_dir))
-        servers = [wait_ready(server, "/health") for server in started]
-        async with processes.client(servers[0]) as a, processes.client(servers[1]) as b:
-            yield Pair(a, b)
-    finally:
-        for server in started:
-            server.stop()
+@pytest.fixture(scope="module", params=["direct", "pgbouncer"])
+async def pair(request: pytest.FixtureRequest, cluster: Cluster) -> AsyncIterator[Pair]:
+    """A and B on the database directly, or both through PgBouncer in transaction mode
+    (listening on a direct connection, as an operator would set them up)."""
+    with ExitStack() as stack:
+        url, env = cluster.urls.app_url, {}
+        if request.param == "pgbouncer":
+            url = stack.enter_context(pgbouncer.bouncer(cluster))
+            env = {"CARAVAN_DB_PGBOUNCER": "1", "CARAVAN_LISTEN_DATABASE_URL": cluster.urls.app_url}
+        started: list[Server] = []
+        try:
+            for name in ("two-a", "two-b"):
+                started.append(processes.launch(name, url, cluster.data_dir, env))
+            servers = [wait_ready(server, "/health") for server in started]
+            async with processes.client(servers[0]) as a, processes.client(servers[1]) as b:
+                yield Pair(a, b)
+        finally:
+            for server in started:
+                server.stop()
 
 
 def _claims(token: str) -> dict[str, object]:
