@@ -12,6 +12,7 @@ it, the listeners use that direct connection and revocations bite at once.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +25,7 @@ from backend.app import create_app
 from backend.auth.revocation import UNHEARD_RELOAD_SECONDS
 from backend.db.session import Database
 from backend.runtime import Services, build_services
+from tests.cli.test_cli import _env, run
 from tests.conftest import Cluster, make_settings, new_tenant
 from tests.reliability import pgbouncer
 from tests.reliability.test_pool_safety import PROBES, App, _side, _watch
@@ -210,3 +212,12 @@ async def test_with_a_direct_listen_url_revocations_through_pgbouncer_bite_at_on
     assert out.status_code == 204
     await asyncio.sleep(0.2)  # the NOTIFY's delivery
     assert (await app.client.get("/api/v1/me", headers=me.headers)).status_code == 401
+
+
+def test_the_command_line_works_through_pgbouncer(cluster: Cluster, bounced_url: str) -> None:
+    env = _env(cluster, CARAVAN_DATABASE_URL=bounced_url, CARAVAN_DB_PGBOUNCER="1")
+    listed = run(["keys", "list"], env)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["keys"]
+    refused = run(["keys", "list"], _env(cluster, CARAVAN_DATABASE_URL=bounced_url))
+    assert refused.returncode != 0
