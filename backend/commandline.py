@@ -52,7 +52,12 @@ async def with_database(
     try:
         if migrate_first and target.embedded is not None:
             await migrate_target(target)
-        db = Database(target.app_url, pool_size=2)
+        db = Database(
+            target.app_url,
+            pool_size=2,
+            pgbouncer=settings.db_pgbouncer,
+            listen_url=settings.listen_database_url,
+        )
         try:
             return await work(db)
         finally:

@@ -67,6 +67,8 @@ def build_services(settings: Settings, app_database_url: str) -> Services:
         app_database_url,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
+        pgbouncer=settings.db_pgbouncer,
+        listen_url=settings.listen_database_url,
     )
     secret_key = load_or_create_secret_key(settings.secret_key, settings.data_dir / "secrets")
     box = SecretBox(secret_key)

@@ -106,6 +106,13 @@ class Settings:
     # Connections opened beyond pool_size under load (0: never more than pool_size).
     pool_max_overflow: int = 5
     pg_bin_dir: Path | None = None
+    # database_url points at PgBouncer in transaction mode: no statement caches (unnamed
+    # prepared statements, each inside its transaction) and no session-level startup settings.
+    db_pgbouncer: bool = False
+    # A direct (session) connection for LISTEN/NOTIFY (policy versions, token revocations).
+    # Unset: database_url, unless that is PgBouncer; then nothing listens and every process
+    # reads the policy version per transaction and polls revocations every second.
+    listen_database_url: str | None = None
     # The audit chain inside `caravan serve`: seal new history/audit rows every N seconds, and
     # write signed chain-head checkpoints every M seconds (0 turns either off).
     seal_interval_seconds: int = 5
@@ -186,6 +193,8 @@ class Settings:
             pool_size=_int(env, "CARAVAN_DB_POOL_SIZE", 10),
             pool_max_overflow=_int(env, "CARAVAN_DB_POOL_MAX_OVERFLOW", 5),
             pg_bin_dir=Path(pg_bin) if pg_bin else None,
+            db_pgbouncer=bool(_bool(env, "CARAVAN_DB_PGBOUNCER")),
+            listen_database_url=env.get("CARAVAN_LISTEN_DATABASE_URL") or None,
             seal_interval_seconds=_int(env, "CARAVAN_SEAL_INTERVAL", 5),
             checkpoint_interval_seconds=_int(env, "CARAVAN_CHECKPOINT_INTERVAL", 300),
             backup_url=env.get("CARAVAN_BACKUP_URL") or None,

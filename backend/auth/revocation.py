@@ -196,6 +196,8 @@ class RevocationList:
     # -- the listener --------------------------------------------------------------------------
     async def start(self) -> None:
         """Listen for other processes' revocations (a server's startup calls this)."""
+        if self.db.listen_dsn is None:
+            return  # no direct connection to listen on (PgBouncer): catch-ups every second
         if self._listener is None or self._listener.done():
             self._listener = asyncio.create_task(self._listen(), name="revocation-listener")
 
@@ -207,7 +209,8 @@ class RevocationList:
                 await task
 
     async def _listen(self) -> None:
-        dsn = self.db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        dsn = self.db.listen_dsn
+        assert dsn is not None
         while True:
             try:
                 await self._listen_once(dsn)

@@ -64,7 +64,12 @@ async def _with_backups(settings: Settings, work: Callable[[BackupService], Awai
     try:
         if target.embedded is not None:
             await migrate_target(target)
-        db = Database(target.app_url, pool_size=2)
+        db = Database(
+            target.app_url,
+            pool_size=2,
+            pgbouncer=settings.db_pgbouncer,
+            listen_url=settings.listen_database_url,
+        )
         try:
             return await work(build_backups(settings, target, db))
         finally:

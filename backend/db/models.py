@@ -32,6 +32,7 @@ from backend.history.seals import AuditSeal
 from backend.idempotency.models import IdempotencyKey
 from backend.imports.models import Import
 from backend.lookup.models import PhoneNumber
+from backend.persisted_queries.models import PersistedQuery
 from backend.policy.models import Role, RoleRule, RoleScope, Team, TeamMember, UserRole
 from backend.sync.models import SyncDevice, SyncOutcome
 from backend.tenants.models import Tenant, User
@@ -57,6 +58,7 @@ __all__ = [
     "Opportunity",
     "Order",
     "OrderLine",
+    "PersistedQuery",
     "PhoneNumber",
     "Pipeline",
     "PipelineStage",
@@ -138,4 +140,6 @@ TENANT_TABLES = (
     "bulk_read_usage",
     # CSV imports (backend/imports): each import's options, progress and report.
     "imports",
+    # GraphQL documents registered by hash (backend/persisted_queries).
+    "persisted_queries",
 )

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -110,32 +110,51 @@ async def note_policy_change(conn: AsyncConnection, tenant_id: uuid.UUID) -> Non
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 5) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 5,
+        pgbouncer: bool = False,
+        listen_url: str | None = None,
+    ) -> None:
+        server_settings = {"application_name": "caravan"}
+        connect_args: dict[str, Any] = {"connection_class": TenantConnection}
+        if pgbouncer:
+            # PgBouncer in transaction mode hands each transaction any server connection:
+            # a named prepared statement may not exist on the next one, and startup
+            # parameters other than a few (application_name) are refused. Unnamed statements
+            # are prepared and run inside their transaction (SQLAlchemy always begins one),
+            # and are planned with their values, as plan_cache_mode below asks.
+            connect_args.update(statement_cache_size=0, prepared_statement_cache_size=0)
+        else:
+            # asyncpg prepares every statement, and after five runs PostgreSQL may switch it
+            # to a generic plan, planned without the values. With many tenants that plan
+            # assumes `tenant_id = $1 AND owner_id = $2` matches ~1 row (1/n_distinct per
+            # column) and picks (tenant_id, owner_id) for a get by id: every row a big
+            # tenant's owner has, ~0.8 s at 1M rows (see README, "Performance"). Custom plans
+            # see the values (skew included); planning these statements costs ~0.05 ms.
+            server_settings["plan_cache_mode"] = "force_custom_plan"
+        connect_args["server_settings"] = server_settings
+        self.pgbouncer = pgbouncer
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_pre_ping=False,
-            connect_args={
-                "server_settings": {
-                    "application_name": "caravan",
-                    # asyncpg prepares every statement, and after five runs PostgreSQL may
-                    # switch it to a generic plan, planned without the values. With many
-                    # tenants that plan assumes `tenant_id = $1 AND owner_id = $2` matches
-                    # ~1 row (1/n_distinct per column) and picks (tenant_id, owner_id) for a
-                    # get by id: every row a big tenant's owner has, ~0.8 s at 1M rows (see
-                    # README, "Performance"). Custom plans see the values (skew included);
-                    # planning these statements costs ~0.05 ms.
-                    "plan_cache_mode": "force_custom_plan",
-                },
-                "connection_class": TenantConnection,
-            },
+            connect_args=connect_args,
+        )
+        # LISTEN needs a session of its own: never through PgBouncer in transaction mode.
+        direct = listen_url if listen_url is not None else (None if pgbouncer else url)
+        self.listen_dsn: str | None = (
+            make_url(direct).set(drivername="postgresql").render_as_string(hide_password=False)
+            if direct is not None
+            else None
         )
         self._observers: dict[str, list[CommitObserver]] = {}
         self._on_dispose: list[Callable[[], Awaitable[None]]] = []
-        self.policy_versions = PolicyVersions(
-            self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        )
+        self.policy_versions = PolicyVersions(self.listen_dsn)
         # A tenant set for a BEGIN that never came must not survive into the next checkout.
         event.listen(self.engine.sync_engine.pool, "checkout", _clear_pending)
         event.listen(self.engine.sync_engine.pool, "checkin", _clear_pending)

@@ -13,6 +13,7 @@ SELECT create_distributed_table('users', 'tenant_id');
 SELECT create_distributed_table('audit_seals', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('custom_fields', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('export_rules', 'tenant_id', colocate_with => 'users');
+SELECT create_distributed_table('persisted_queries', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('phone_numbers', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('pipelines', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('record_history', 'tenant_id', colocate_with => 'users');

@@ -32,6 +32,7 @@ from backend.api.gql.persisted import (
     load_operations,
 )
 from backend.api.gql.schema import schema
+from backend.persisted_queries import store as persisted_store
 
 
 async def graphql_context(headers: Headers, state: State) -> GraphQLContext:
@@ -94,7 +95,13 @@ def graphql_controller() -> ControllerRouterHandler:
             signed_in = context.request_context if isinstance(context, GraphQLContext) else None
             tenant = signed_in.tenant_id if signed_in is not None else None
             try:
-                query = persisted.resolve(request_data.query, request_data.extensions, tenant)
+                query = await persisted_store.resolve(
+                    persisted,
+                    context.services.db,
+                    request_data.query,
+                    request_data.extensions,
+                    tenant,
+                )
             except PersistedQueryMismatch as exc:
                 raise HTTPException(400, str(exc)) from None
             except PersistedQuerySignInRequired:

@@ -7,8 +7,10 @@ never evicted; and documents a signed-in client registered earlier by sending th
 with the query. Registered documents are kept per tenant: a hash one tenant registered is
 unknown to every other tenant (so no tenant can learn what another runs, or evict its
 documents), and each tenant's share is bounded (least recently used dropped), as is the number
-of tenants held. An unknown hash answers `PersistedQueryNotFound` (the client then sends the
-query once); a hash that does not match its query is a bad request.
+of tenants held. This is the per-process cache: registrations are shared by every server
+process through PostgreSQL (backend/persisted_queries/store.py). An unknown hash answers
+`PersistedQueryNotFound` (the client then sends the query once); a hash that does not match
+its query is a bad request.
 """
 
 from __future__ import annotations
@@ -129,6 +131,18 @@ class PersistedQueries:
             raise PersistedQueryNotFound
         self._tenants.move_to_end(tenant)
         return document
+
+    def knows(self, tenant: uuid.UUID, digest: str) -> bool:
+        """Whether this process holds the document (checked in, or cached for the tenant)."""
+        held = self._tenants.get(tenant)
+        return digest in self._fixed or (held is not None and digest in held.documents)
+
+    def registrable(self, digest: str, document: str) -> bool:
+        return digest not in self._fixed and len(document) <= MAX_DOCUMENT
+
+    def remember(self, tenant: uuid.UUID, digest: str, document: str) -> None:
+        """Cache a document another process registered (found in the shared store)."""
+        self._register(tenant, digest, document)
 
     def _register(self, tenant: uuid.UUID, digest: str, document: str) -> None:
         held = self._tenants.get(tenant)
