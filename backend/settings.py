@@ -72,6 +72,8 @@ class Settings:
     # The audit chain inside `caravan serve`: seal new history/audit rows every N seconds, and
     # write signed chain-head checkpoints every M seconds (0 turns either off).
     seal_interval_seconds: int = 5
+    # Seconds between SLA breach checks inside `caravan serve` (0: off).
+    sla_check_interval_seconds: int = 60
     checkpoint_interval_seconds: int = 300
     # Encrypted backups (backend/backups). Unset URL: $CARAVAN_DATA_DIR/backups; s3://bucket/prefix
     # for object storage (endpoint override for S3-compatible servers). Enabled: None means on in
@@ -141,6 +143,7 @@ class Settings:
             pool_max_overflow=_int(env, "CARAVAN_DB_POOL_MAX_OVERFLOW", 5),
             pg_bin_dir=Path(pg_bin) if pg_bin else None,
             seal_interval_seconds=_int(env, "CARAVAN_SEAL_INTERVAL", 5),
+            sla_check_interval_seconds=_int(env, "CARAVAN_SLA_CHECK_INTERVAL", 60),
             checkpoint_interval_seconds=_int(env, "CARAVAN_CHECKPOINT_INTERVAL", 300),
             backup_url=env.get("CARAVAN_BACKUP_URL") or None,
             backup_s3_endpoint=env.get("CARAVAN_BACKUP_S3_ENDPOINT") or None,

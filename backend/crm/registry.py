@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from backend.crm.accounts.service import accounts
 from backend.crm.activities.service import activities
+from backend.crm.cases.service import cases
 from backend.crm.contacts.service import contacts
 from backend.crm.opportunities.service import opportunities
 from backend.records.service import RecordService
 from backend.records.spec import EntitySpec
 
 SERVICES: dict[str, RecordService] = {
-    s.spec.name: s for s in (accounts, contacts, opportunities, activities)
+    s.spec.name: s for s in (accounts, contacts, opportunities, activities, cases)
 }
 ENTITIES: dict[str, EntitySpec] = {s.spec.name: s.spec for s in SERVICES.values()}
 

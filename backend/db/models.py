@@ -16,6 +16,14 @@ from backend.auth.models import (
 from backend.calendar.models import CalendarFeed
 from backend.crm.accounts.models import Account
 from backend.crm.activities.models import Activity
+from backend.crm.cases.models import (
+    Case,
+    CaseAssignmentRule,
+    CaseCounter,
+    Queue,
+    QueueMember,
+    SlaPolicy,
+)
 from backend.crm.contacts.models import Contact
 from backend.crm.opportunities.models import Opportunity
 from backend.custom_fields.models import CustomField
@@ -40,6 +48,9 @@ __all__ = [
     "Base",
     "BulkReadUsage",
     "CalendarFeed",
+    "Case",
+    "CaseAssignmentRule",
+    "CaseCounter",
     "Contact",
     "CustomField",
     "Export",
@@ -48,6 +59,8 @@ __all__ = [
     "OAuthClient",
     "Opportunity",
     "PhoneNumber",
+    "Queue",
+    "QueueMember",
     "RecordChange",
     "RecoveryCode",
     "RefreshToken",
@@ -57,6 +70,7 @@ __all__ = [
     "RoleScope",
     "SecurityEvent",
     "SigningKey",
+    "SlaPolicy",
     "SyncDevice",
     "SyncOutcome",
     "Team",
@@ -77,6 +91,13 @@ TENANT_TABLES = (
     "contacts",
     "opportunities",
     "activities",
+    # The service side (backend/crm/cases): cases and their routing and SLA set-up.
+    "cases",
+    "case_counters",
+    "queues",
+    "queue_members",
+    "case_assignment_rules",
+    "sla_policies",
     "custom_fields",
     "phone_numbers",
     "calendar_feeds",

@@ -80,6 +80,9 @@ class EventType(enum.StrEnum):
     HISTORY_ERASED = "history.erased"
     AUDIT_RETENTION_CHANGED = "audit.retention_changed"
     AUDIT_PRUNED = "audit.pruned"
+    # The service side: security-neutral, kept with the audit trail (who escalated what, when).
+    CASE_ESCALATED = "case.escalated"
+    CASE_SLA_BREACHED = "case.sla_breached"
 
 
 class SecurityEvent(Base):

@@ -40,6 +40,8 @@ class ListQuery:
     custom_filters: dict[str, str] = field(default_factory=dict)
     updated_since: datetime | None = None
     sort: str = "id"
+    # The entity's own filters (EntitySpec.list_filters): name -> raw value.
+    entity_filters: dict[str, str] = field(default_factory=dict)
 
     @property
     def sort_column(self) -> str:
@@ -130,6 +132,7 @@ def build_list_query(
     updated_since: str | datetime | None = None,
     sort: str | None = None,
     custom_filters: dict[str, str] | None = None,
+    entity_filters: dict[str, str | None] | None = None,
 ) -> ListQuery:
     """Validate raw list parameters (from either skin) into a ListQuery."""
     if limit is None:
@@ -161,6 +164,15 @@ def build_list_query(
         if len(raw) > MAX_FILTER_VALUE or "\x00" in raw:
             raise _bad(name, "invalid_filter", f"at most {MAX_FILTER_VALUE} printable characters")
         parsed_custom[name.removeprefix("custom.")] = raw
+    own: dict[str, str] = {}
+    for name, raw in (entity_filters or {}).items():
+        if name not in spec.list_filters:
+            raise _bad(name, "unknown_filter", "is not a filter of this list")
+        if raw is not None:
+            if len(raw) > MAX_FILTER_VALUE or "\x00" in raw:
+                raise _bad(name, "invalid_filter", f"at most {MAX_FILTER_VALUE} characters")
+            spec.list_filters[name].condition(raw)  # refuse a bad value before any query
+            own[name] = raw
     since = updated_since
     if isinstance(since, str):
         since = parse_datetime("updated_since", since)
@@ -174,4 +186,5 @@ def build_list_query(
         custom_filters=parsed_custom,
         updated_since=since,
         sort=sort,
+        entity_filters=own,
     )

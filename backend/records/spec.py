@@ -3,10 +3,10 @@ about one entity."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table
 
 from backend.records.fields import FieldSpec
 from backend.records.table_check import check_table
@@ -32,6 +32,17 @@ class Relation:
 
 
 @dataclass(frozen=True)
+class ListFilter:
+    """A list filter of the entity's own (`?sla=breached`): `condition` turns the raw query
+    value into SQL (raising BadRequest naming the parameter when it is not understood). It
+    reads `fields`, which the caller must be allowed to read (no side channel)."""
+
+    description: str
+    fields: tuple[str, ...]
+    condition: Callable[[str], ColumnElement[bool]]
+
+
+@dataclass(frozen=True)
 class EntitySpec:
     name: str  # singular, as used in policies and errors: "contact"
     plural: str  # REST collection name: "contacts"
@@ -49,6 +60,8 @@ class EntitySpec:
     type_name: str = ""
     # Links to other entities, navigable in both directions (GraphQL nested fields).
     relations: tuple[Relation, ...] = ()
+    # Extra list filters by query parameter name (REST), beyond the exact-match ones.
+    list_filters: Mapping[str, ListFilter] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for relation in self.relations:

@@ -119,6 +119,7 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
                 for name, value in request.query_params.items()
                 if name.startswith("custom.")
             },
+            entity_filters={name: params.get(name) for name in spec.list_filters},
         )
         page = await service.list(ctx, query)
         body = page_body(replace(page, items=[sparse(r, fields) for r in page.items]))
@@ -141,6 +142,7 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
             "sort", str, description=f"one of {', '.join(spec.sort_columns)}; '-' for descending"
         ),
         *(_query(name, str, description="UUID") for name in spec.filter_columns),
+        *(_query(name, str, description=f.description) for name, f in spec.list_filters.items()),
         _query("fields", str, description="comma-separated fields to return (id, version kept)"),
         inspect.Parameter(
             "if_none_match", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=IfNoneMatch
