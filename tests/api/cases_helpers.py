@@ -11,9 +11,7 @@ from tests.conftest import TenantUser
 ALL_WEEK = {day: ["00:00", "24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
-async def new_case(
-    client: httpx.AsyncClient, user: TenantUser, **fields: Any
-) -> dict[str, Any]:
+async def new_case(client: httpx.AsyncClient, user: TenantUser, **fields: Any) -> dict[str, Any]:
     body = {"subject": "Printer jams", **fields}
     made = await client.post("/api/v1/cases", json=body, headers=user.headers)
     assert made.status_code == 201, made.text

@@ -29,7 +29,9 @@ async def test_numbers_are_sequential_per_tenant_under_concurrent_creates(
     assert (await new_case(client, admin))["number"] == "C-000011"
 
 
-async def test_a_refused_create_takes_no_number(services: Services, client: httpx.AsyncClient) -> None:
+async def test_a_refused_create_takes_no_number(
+    services: Services, client: httpx.AsyncClient
+) -> None:
     admin = await new_tenant(services, client, "cases-gap")
     bad = await client.post(
         "/api/v1/cases",
@@ -56,7 +58,9 @@ async def test_server_fields_are_read_only(services: Services, client: httpx.Asy
     assert listed.json()["items"] == []
 
 
-async def test_defaults_choices_and_resolved_at(services: Services, client: httpx.AsyncClient) -> None:
+async def test_defaults_choices_and_resolved_at(
+    services: Services, client: httpx.AsyncClient
+) -> None:
     admin = await new_tenant(services, client, "cases-st")
     case = await new_case(client, admin, channel="phone", type="complaint")
     assert (case["status"], case["priority"], case["type"]) == ("new", "normal", "complaint")
@@ -128,7 +132,9 @@ async def test_account_and_contact_links_both_ways(
         headers=admin.headers,
     )
     assert refused.status_code == 422 and refused.json()["field"] == "account_id"
-    assert (await client.get(f"/api/v1/cases/{case['id']}", headers=other.headers)).status_code == 404
+    assert (
+        await client.get(f"/api/v1/cases/{case['id']}", headers=other.headers)
+    ).status_code == 404
 
 
 async def test_built_in_roles(services: Services, client: httpx.AsyncClient) -> None:
@@ -151,7 +157,9 @@ async def test_built_in_roles(services: Services, client: httpx.AsyncClient) -> 
     seen = await client.get("/api/v1/cases", headers=rep.headers)
     assert [c["id"] for c in seen.json()["items"]] == [own["id"]]
     edit = await client.patch(
-        f"/api/v1/cases/{own['id']}", json={"status": "open"}, headers={**rep.headers, "If-Match": '"1"'}
+        f"/api/v1/cases/{own['id']}",
+        json={"status": "open"},
+        headers={**rep.headers, "If-Match": '"1"'},
     )
     assert edit.status_code == 403
     # Marketing sees no cases; the auditor reads them all and changes nothing.

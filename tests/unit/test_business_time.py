@@ -14,8 +14,8 @@ BERLIN = ZoneInfo("Europe/Berlin")
 NINE_TO_FIVE = {day: (time(9), time(17)) for day in ("mon", "tue", "wed", "thu", "fri")}
 
 
-def _berlin(*args: int) -> datetime:
-    return datetime(*args, tzinfo=BERLIN)  # type: ignore[misc]
+def _berlin(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=BERLIN)
 
 
 def test_within_one_working_day() -> None:
@@ -73,7 +73,9 @@ def test_wall_clock_hours_across_a_dst_change() -> None:
 
 
 def test_no_business_hours_ahead_is_an_error() -> None:
-    every_day = {date(2027, 1, 1).fromordinal(date(2027, 1, 1).toordinal() + i) for i in range(4000)}
+    every_day = {
+        date(2027, 1, 1).fromordinal(date(2027, 1, 1).toordinal() + i) for i in range(4000)
+    }
     with pytest.raises(ValueError, match="no business hours"):
         add_business_minutes(_berlin(2027, 1, 1, 9), 60, NINE_TO_FIVE, every_day, BERLIN)
 

@@ -4,6 +4,7 @@ now (the same check `caravan serve` runs every CARAVAN_SLA_CHECK_INTERVAL second
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from typing import Any
 
 from backend.commandline import Command, print_json, with_database
@@ -13,10 +14,13 @@ from backend.history.audit_tenants import audit_tenants
 from backend.settings import Settings
 
 
-async def sla_check(db: Database, slug: str | None = None) -> dict[str, Any]:
+async def sla_check(
+    db: Database, slug: str | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """Every tenant's (or one's) breach check; `now` for tests (default: the clock)."""
     report: dict[str, Any] = {}
     for tenant in await audit_tenants(db, slug):
-        done = await check_breaches(db, tenant.id)
+        done = await check_breaches(db, tenant.id, now)
         if done:
             report[tenant.slug] = done
     return {"breached": report}

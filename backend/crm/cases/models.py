@@ -13,7 +13,6 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
-    ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -90,15 +89,14 @@ class Case(TenantMixin, CustomValuesMixin, Base):
     owner_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
 
 
-class CaseCounter(Base):
-    """The last case number a tenant used: incremented (row-locked) in each create's transaction,
-    so numbers are sequential per tenant and a rolled-back create leaves no gap."""
+class CaseCounter(TenantMixin, Base):
+    """The last case number a tenant used (one row per tenant): incremented, row-locked, in each
+    create's transaction, so numbers are sequential per tenant and a rolled-back create leaves
+    no gap."""
 
     __tablename__ = "case_counters"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="RESTRICT"), primary_key=True
-    )
     last_number: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
@@ -110,9 +108,10 @@ class Queue(TenantMixin, Base):
     description: Mapped[str | None] = mapped_column(Text)
 
 
-class QueueMember(Base):
+class QueueMember(TenantMixin, Base):
     __tablename__ = "queue_members"
     __table_args__ = (
+        UniqueConstraint("tenant_id", "queue_id", "user_id"),
         ForeignKeyConstraint(
             ["tenant_id", "queue_id"], ["queues.tenant_id", "queues.id"], ondelete="CASCADE"
         ),
@@ -122,11 +121,8 @@ class QueueMember(Base):
         Index(None, "tenant_id", "user_id"),
     )
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="RESTRICT"), primary_key=True
-    )
-    queue_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    queue_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
 
 
 class CaseAssignmentRule(TenantMixin, Base):

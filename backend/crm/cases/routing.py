@@ -19,6 +19,7 @@ from backend.crm.cases.models import (
     QueueMember,
 )
 from backend.db.base import table_of
+from backend.db.ids import uuid7
 from backend.errors import ValidationFailed
 
 _counters = table_of(CaseCounter)
@@ -38,7 +39,7 @@ async def next_number(conn: AsyncConnection, tenant_id: uuid.UUID) -> int:
     back takes its increment with it (no gaps)."""
     stmt = (
         insert(_counters)
-        .values(tenant_id=tenant_id, last_number=1)
+        .values(tenant_id=tenant_id, id=uuid7(), last_number=1)
         .on_conflict_do_update(
             index_elements=[_counters.c.tenant_id],
             set_={"last_number": _counters.c.last_number + 1},

@@ -69,7 +69,7 @@ async def _queue_ref(conn: AsyncConnection, ctx: RequestContext, field: str, raw
 
 
 # -- queues ----------------------------------------------------------------------------------
-async def _queue_out(conn: AsyncConnection, row: Mapping[str, Any]) -> dict[str, Any]:
+async def _queue_out(conn: AsyncConnection, row: Any) -> dict[str, Any]:
     stmt = (
         select(members_table.c.user_id)
         .where(members_table.c.tenant_id == row["tenant_id"], members_table.c.queue_id == row["id"])
@@ -116,7 +116,10 @@ async def _set_members(
         )
     )
     if ids:
-        rows = [{"tenant_id": ctx.tenant_id, "queue_id": queue_id, "user_id": u} for u in ids]
+        rows = [
+            {"tenant_id": ctx.tenant_id, "id": uuid7(), "queue_id": queue_id, "user_id": u}
+            for u in ids
+        ]
         await conn.execute(insert(members_table), rows)
 
 
@@ -187,7 +190,7 @@ def _choices(field: str, raw: Any, allowed: tuple[str, ...]) -> list[str]:
     return sorted(set(raw))
 
 
-def _rule_out(row: Mapping[str, Any]) -> dict[str, Any]:
+def _rule_out(row: Any) -> dict[str, Any]:
     return {
         "id": row["id"],
         "version": row["version"],
@@ -295,7 +298,7 @@ def policy_values(data: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _policy_out(row: Mapping[str, Any]) -> dict[str, Any]:
+def _policy_out(row: Any) -> dict[str, Any]:
     out = {k: v for k, v in row.items() if k not in ("tenant_id", "created_at", "updated_at")}
     out["holidays"] = [d.isoformat() for d in row["holidays"]]
     return out

@@ -8,6 +8,8 @@ Create Date: 2026-12-08
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
@@ -20,7 +22,7 @@ branch_labels = None
 depends_on = None
 
 
-def _system(table: str) -> list[sa.SchemaItem]:
+def _system() -> list[sa.Column[Any]]:
     return [
         sa.Column("tenant_id", UUID(as_uuid=True), nullable=False),
         sa.Column("id", UUID(as_uuid=True), nullable=False),
@@ -28,7 +30,7 @@ def _system(table: str) -> list[sa.SchemaItem]:
     ]
 
 
-def _times() -> list[sa.SchemaItem]:
+def _times() -> list[sa.Column[Any]]:
     return [
         sa.Column(
             "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
@@ -61,7 +63,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "queues",
-        *_system("queues"),
+        *_system(),
         sa.Column("name", sa.String(100), nullable=False),
         sa.Column("description", sa.Text()),
         *_times(),
@@ -71,25 +73,31 @@ def upgrade() -> None:
     )
     op.create_table(
         "queue_members",
-        sa.Column("tenant_id", UUID(as_uuid=True), nullable=False),
+        *_system(),
         sa.Column("queue_id", UUID(as_uuid=True), nullable=False),
         sa.Column("user_id", UUID(as_uuid=True), nullable=False),
-        sa.PrimaryKeyConstraint("tenant_id", "queue_id", "user_id", name="pk_queue_members"),
+        *_times(),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_queue_members"),
         _tenant_fk("queue_members"),
         _link("queue_members", "queue_id", "queues", "CASCADE"),
         _link("queue_members", "user_id", "users", "CASCADE"),
+        sa.UniqueConstraint(
+            "tenant_id", "queue_id", "user_id", name="uq_queue_members_tenant_id_queue_id_user_id"
+        ),
     )
     op.create_index("ix_queue_members_tenant_id_user_id", "queue_members", ["tenant_id", "user_id"])
     op.create_table(
         "case_counters",
-        sa.Column("tenant_id", UUID(as_uuid=True), nullable=False),
+        *_system(),
         sa.Column("last_number", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("tenant_id", name="pk_case_counters"),
+        *_times(),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_case_counters"),
         _tenant_fk("case_counters"),
+        sa.UniqueConstraint("tenant_id", name="uq_case_counters_tenant_id"),
     )
     op.create_table(
         "case_assignment_rules",
-        *_system("case_assignment_rules"),
+        *_system(),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("types", ARRAY(sa.Text()), nullable=False, server_default="{}"),
         sa.Column("priorities", ARRAY(sa.Text()), nullable=False, server_default="{}"),
@@ -108,7 +116,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "sla_policies",
-        *_system("sla_policies"),
+        *_system(),
         sa.Column("priority", sa.String(10), nullable=False),
         sa.Column("first_response_minutes", sa.Integer(), nullable=False),
         sa.Column("resolution_minutes", sa.Integer(), nullable=False),
@@ -124,7 +132,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "cases",
-        *_system("cases"),
+        *_system(),
         sa.Column("number", sa.String(20), nullable=False),
         sa.Column("subject", sa.String(200), nullable=False),
         sa.Column("description", sa.Text()),
