@@ -78,7 +78,12 @@ def test_every_registered_entity_has_its_graphql(spec: EntitySpec) -> None:
     filter_type = schema._schema.type_map[f"{name}Filter"]
     assert isinstance(filter_type, GraphQLInputObjectType)
     filter_fields = set(filter_type.fields)
-    assert filter_fields == {"q", "updatedSince", *(camel(c) for c in spec.filter_columns)}
+    assert filter_fields == {
+        "q",
+        "updatedSince",
+        *(camel(c) for c in spec.filter_columns),
+        *(camel(c) for c in spec.list_filters),
+    }
     order = schema._schema.type_map[f"{name}OrderField"]
     assert isinstance(order, GraphQLEnumType)
     assert set(order.values) == {c.upper() for c in spec.sort_columns}

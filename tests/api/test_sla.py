@@ -16,7 +16,7 @@ from backend.crm.cases.business_time import add_business_minutes, parse_hours
 from backend.crm.cases.commands import sla_check
 from backend.runtime import Services
 from tests.api.cases_helpers import ALL_WEEK, get_case, new_case, new_policy, new_queue
-from tests.conftest import new_tenant, new_user
+from tests.conftest import gql, new_tenant, new_user
 
 WEEKDAYS_9_TO_5 = {day: ["09:00", "17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
 GOOD = {
@@ -148,6 +148,12 @@ async def test_breach_check_marks_escalates_and_audits(
     assert (marked["priority"], marked["queue_id"]) == ("high", escalations["id"])
     breached = await client.get("/api/v1/cases?sla=breached", headers=admin.headers)
     assert [c["id"] for c in breached.json()["items"]] == [late["id"]]
+    over_graphql = await gql(
+        client,
+        admin,
+        '{ cases(filter: {sla: "breached"}) { edges { node { id number slaBreachedAt } } } }',
+    )
+    assert [e["node"]["id"] for e in over_graphql["data"]["cases"]["edges"]] == [late["id"]]
     # Once marked, a case is not marked again; the other tenant's checks are its own.
     again = await sla_check(services.db, admin.slug, now=moment + timedelta(minutes=1))
     assert again["breached"] == {}

@@ -130,10 +130,13 @@ def _order_input(spec: EntitySpec) -> Any:
 
 
 def _filter_input(spec: EntitySpec) -> Any:
-    """`q` (search), exact matches on the filter columns, `updatedSince`."""
+    """`q` (search), exact matches on the filter columns, `updatedSince`, and the entity's own
+    filters."""
     annotations: dict[str, Any] = {"q": str | None}
     annotations.update({column: strawberry.ID | None for column in spec.filter_columns})
     annotations["updated_since"] = datetime | None
+    # The entity's own filters (EntitySpec.list_filters), as strings, e.g. `slaDueWithin`.
+    annotations.update({name: str | None for name in spec.list_filters})
     namespace = {"__annotations__": annotations, **dict.fromkeys(annotations)}
     return strawberry.input(type(f"{spec.graphql_name}Filter", (), namespace))
 

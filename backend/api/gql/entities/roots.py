@@ -81,6 +81,7 @@ def _page(entity: EntityTypes) -> Any:
             filters={column: getattr(f, column) for column in spec.filter_columns},
             updated_since=f.updated_since,
             sort=sort_key(order_by.field, order_by.direction) if order_by else None,
+            entity_filters={name: getattr(f, name) for name in spec.list_filters},
         )
         page = await entity.service.list(ctx, query)
         return to_connection(page, query, entity.node, after is not None)

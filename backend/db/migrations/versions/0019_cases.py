@@ -22,6 +22,46 @@ branch_labels = None
 depends_on = None
 
 
+# The case lines of policies/roles.toml as of this revision, for tenants that predate it (new
+# tenants are seeded from roles.toml itself). Frozen here: migrations do not read live files.
+CASE_RULES = {
+    "salesperson": [("deny", "case", "update"), ("deny", "case", "delete")],
+    "support_agent": [
+        ("allow", "case", "create"),
+        ("allow", "case.*", "create"),
+        ("allow", "case", "update"),
+        ("allow", "case.*", "update"),
+        ("allow", "case", "read_history"),
+    ],
+    "marketing": [("deny", "case", "*"), ("deny", "case.*", "*")],
+}
+
+
+def _grant_case_rules_to_existing_tenants() -> None:
+    bind = op.get_bind()
+    tenants = bind.execute(sa.text("SELECT id FROM tenants ORDER BY id")).scalars().all()
+    for tenant_id in tenants:
+        # The owner is subject to FORCE RLS too: scope each tenant's statements to it.
+        bind.execute(sa.text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)})
+        for role, rules in CASE_RULES.items():
+            for effect, obj, action in rules:
+                bind.execute(
+                    sa.text(
+                        "INSERT INTO role_rules (tenant_id, id, role_id, effect, object, action) "
+                        "SELECT :t, gen_random_uuid(), r.id, :e, :o, :a FROM roles r "
+                        "WHERE r.tenant_id = :t AND r.builtin AND r.name = :n "
+                        "ON CONFLICT DO NOTHING"
+                    ),
+                    {"t": tenant_id, "n": role, "e": effect, "o": obj, "a": action},
+                )
+        # Server processes compare this version with the policy they cached.
+        bind.execute(
+            sa.text("UPDATE tenants SET policy_version = policy_version + 1 WHERE id = :t"),
+            {"t": tenant_id},
+        )
+    bind.execute(sa.text("SELECT set_config('app.tenant_id', '', true)"))
+
+
 def _system() -> list[sa.Column[Any]]:
     return [
         sa.Column("tenant_id", UUID(as_uuid=True), nullable=False),
@@ -185,6 +225,7 @@ def upgrade() -> None:
     for table in ("sla_policies", "cases"):
         enable_tenant_rls(table)
         grant(table, "SELECT, INSERT, UPDATE, DELETE")
+    _grant_case_rules_to_existing_tenants()
 
 
 def downgrade() -> None:
