@@ -4,6 +4,7 @@ now (the same check `caravan serve` runs every CARAVAN_SLA_CHECK_INTERVAL second
 from __future__ import annotations
 
 import argparse
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +34,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_service(settings: Settings, args: argparse.Namespace) -> None:
-    print_json(with_database(settings, lambda db: sla_check(db, args.tenant)))
+    print_json(asyncio.run(with_database(settings, lambda db: sla_check(db, args.tenant))))
 
 
 COMMANDS = (Command("service", "the service side: SLA checks", cmd_service, _arguments),)
