@@ -187,3 +187,41 @@ async def test_only_admins_change_the_routing_set_up(
     assert refused.status_code == 403
     listed = await client.get("/api/v1/queues", headers=admin.headers)
     assert listed.json()["items"] == []
+
+
+async def test_another_tenants_set_up_is_invisible_and_untouchable(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin, other = await asyncio.gather(
+        new_tenant(services, client, "setup-a"), new_tenant(services, client, "setup-b")
+    )
+    queue = await new_queue(client, admin, "Mine", [])
+    rule = await new_rule(client, admin, queue_id=queue["id"])
+    policy = await new_policy(client, admin, priority="low")
+    for path in ("queues", "case-assignment-rules", "sla-policies"):
+        listed = await client.get(f"/api/v1/{path}", headers=other.headers)
+        assert listed.json()["items"] == [], path
+    renamed = await client.patch(
+        f"/api/v1/queues/{queue['id']}", json={"name": "Theirs"}, headers=other.headers
+    )
+    replaced = await client.put(
+        f"/api/v1/sla-policies/{policy['id']}",
+        json={**policy, "id": None, "version": None},
+        headers=other.headers,
+    )
+    deleted = [
+        await client.delete(f"/api/v1/{path}/{rid}", headers=other.headers)
+        for path, rid in (
+            ("queues", queue["id"]),
+            ("case-assignment-rules", rule["id"]),
+            ("sla-policies", policy["id"]),
+        )
+    ]
+    assert [r.status_code for r in (renamed, replaced, *deleted)] == [404] * 5
+    # Their rule may not route to my queue either.
+    borrowed = await client.post(
+        "/api/v1/case-assignment-rules", json={"queue_id": queue["id"]}, headers=other.headers
+    )
+    assert (borrowed.status_code, borrowed.json()["field"]) == (422, "queue_id")
+    mine = await client.get("/api/v1/queues", headers=admin.headers)
+    assert [q["name"] for q in mine.json()["items"]] == ["Mine"]
