@@ -37,8 +37,12 @@ def create_app(services: Services, tracer_provider: TracerProvider | None = None
         checkpoint_interval=services.settings.checkpoint_interval_seconds,
     )
 
+    from backend.crm.cases.scheduler import SlaScheduler
+
+    sla = SlaScheduler(services.db, services.settings.sla_check_interval_seconds)
     # The policy-version listener first: until it listens, transactions read the version.
-    startup, shutdown = [services.db.policy_versions.start, audit.start], [audit.stop]
+    startup = [services.db.policy_versions.start, audit.start, sla.start]
+    shutdown = [audit.stop, sla.stop]
     shutdown.append(services.imports.stop)  # background CSV imports: marked interrupted
     if services.tokens.revocations is not None:  # hear other processes' revocations at once
         startup.append(services.tokens.revocations.start)

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from backend.auth import commands as auth_commands
 from backend.backups import commands as backup_commands
 from backend.commandline import Command, migrate_target
+from backend.crm.cases import commands as case_commands
 from backend.db.session import Database
 from backend.db.target import DatabaseTarget, resolve_database
 from backend.errors import CaravanError, ConfigurationError
@@ -151,6 +152,7 @@ COMMANDS: tuple[Command, ...] = (
     *history_commands.COMMANDS,
     *export_commands.COMMANDS,
     *backup_commands.COMMANDS,
+    *case_commands.COMMANDS,
 )
 
 

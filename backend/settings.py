@@ -116,6 +116,8 @@ class Settings:
     # The audit chain inside `caravan serve`: seal new history/audit rows every N seconds, and
     # write signed chain-head checkpoints every M seconds (0 turns either off).
     seal_interval_seconds: int = 5
+    # Seconds between SLA breach checks inside `caravan serve` (0: off).
+    sla_check_interval_seconds: int = 60
     checkpoint_interval_seconds: int = 300
     # Encrypted backups (backend/backups). Unset URL: $CARAVAN_DATA_DIR/backups; s3://bucket/prefix
     # for object storage (endpoint override for S3-compatible servers). Enabled: None means on in
@@ -196,6 +198,7 @@ class Settings:
             db_pgbouncer=bool(_bool(env, "CARAVAN_DB_PGBOUNCER")),
             listen_database_url=env.get("CARAVAN_LISTEN_DATABASE_URL") or None,
             seal_interval_seconds=_int(env, "CARAVAN_SEAL_INTERVAL", 5),
+            sla_check_interval_seconds=_int(env, "CARAVAN_SLA_CHECK_INTERVAL", 60),
             checkpoint_interval_seconds=_int(env, "CARAVAN_CHECKPOINT_INTERVAL", 300),
             backup_url=env.get("CARAVAN_BACKUP_URL") or None,
             backup_s3_endpoint=env.get("CARAVAN_BACKUP_S3_ENDPOINT") or None,

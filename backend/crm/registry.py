@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from backend.crm.accounts.service import accounts
 from backend.crm.activities.service import activities
+from backend.crm.cases.service import cases
 from backend.crm.contacts.service import contacts
 from backend.crm.leads.service import leads
 from backend.crm.opportunities.service import opportunities
@@ -21,6 +22,7 @@ SERVICES: dict[str, RecordService] = {
         opportunities,
         activities,
         leads,
+        cases,
         products,
         price_books,
         price_book_entries,

@@ -16,6 +16,14 @@ from backend.auth.models import (
 from backend.calendar.models import CalendarFeed
 from backend.crm.accounts.models import Account
 from backend.crm.activities.models import Activity
+from backend.crm.cases.models import (
+    Case,
+    CaseAssignmentRule,
+    CaseCounter,
+    Queue,
+    QueueMember,
+    SlaPolicy,
+)
 from backend.crm.contacts.models import Contact
 from backend.crm.leads.models import Lead
 from backend.crm.opportunities.models import Opportunity
@@ -47,6 +55,9 @@ __all__ = [
     "Base",
     "BulkReadUsage",
     "CalendarFeed",
+    "Case",
+    "CaseAssignmentRule",
+    "CaseCounter",
     "Contact",
     "CustomField",
     "Export",
@@ -65,6 +76,8 @@ __all__ = [
     "PriceBook",
     "PriceBookEntry",
     "Product",
+    "Queue",
+    "QueueMember",
     "Quote",
     "QuoteLine",
     "RecordChange",
@@ -76,6 +89,7 @@ __all__ = [
     "RoleScope",
     "SecurityEvent",
     "SigningKey",
+    "SlaPolicy",
     "StageEntry",
     "SyncDevice",
     "SyncOutcome",
@@ -109,6 +123,13 @@ TENANT_TABLES = (
     "quote_lines",
     "orders",
     "order_lines",
+    # The service side (backend/crm/cases): cases and their routing and SLA set-up.
+    "cases",
+    "case_counters",
+    "queues",
+    "queue_members",
+    "case_assignment_rules",
+    "sla_policies",
     "custom_fields",
     "phone_numbers",
     "calendar_feeds",

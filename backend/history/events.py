@@ -82,6 +82,9 @@ class EventType(enum.StrEnum):
     AUDIT_PRUNED = "audit.pruned"
     IMPORT_STARTED = "import.started"
     IMPORT_FINISHED = "import.finished"
+    # The service side: security-neutral, kept with the audit trail (who escalated what, when).
+    CASE_ESCALATED = "case.escalated"
+    CASE_SLA_BREACHED = "case.sla_breached"
 
 
 class SecurityEvent(Base):

@@ -52,6 +52,8 @@ class ListQuery:
     status: str | None = None
     # Sorting by a nullable numeric column: the key nulls take (above every value).
     null_sort_value: Decimal | None = None
+    # The entity's own filters (EntitySpec.list_filters): name -> raw value.
+    entity_filters: dict[str, str] = field(default_factory=dict)
 
     @property
     def sort_column(self) -> str:
@@ -300,6 +302,7 @@ def build_list_query(
     custom_filters: dict[str, str] | None = None,
     ranges: Mapping[str, Any] | None = None,
     choices: Mapping[str, str | None] | None = None,
+    entity_filters: dict[str, str | None] | None = None,
 ) -> ListQuery:
     """Validate raw list parameters (from either skin) into a ListQuery."""
     if limit is None:
@@ -331,6 +334,15 @@ def build_list_query(
         if len(raw) > MAX_FILTER_VALUE or "\x00" in raw:
             raise _bad(name, "invalid_filter", f"at most {MAX_FILTER_VALUE} printable characters")
         parsed_custom[name.removeprefix("custom.")] = raw
+    own: dict[str, str] = {}
+    for name, raw in (entity_filters or {}).items():
+        if name not in spec.list_filters:
+            raise _bad(name, "unknown_filter", "is not a filter of this list")
+        if raw is not None:
+            if len(raw) > MAX_FILTER_VALUE or "\x00" in raw:
+                raise _bad(name, "invalid_filter", f"at most {MAX_FILTER_VALUE} characters")
+            spec.list_filters[name].condition(raw)  # refuse a bad value before any query
+            own[name] = raw
     since = updated_since
     if isinstance(since, str):
         since = parse_datetime("updated_since", since)
@@ -351,4 +363,5 @@ def build_list_query(
         custom_filters=parsed_custom,
         updated_since=since,
         sort=sort,
+        entity_filters=own,
     )

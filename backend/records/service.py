@@ -67,6 +67,12 @@ SPECS: dict[str, EntitySpec] = {}
 WriteHook = Callable[
     [AsyncConnection, RequestContext, EntitySpec, Record | None, Record | None], Awaitable[None]
 ]
+# Called inside a create or update's transaction after validation, before the write, with the
+# record as it was (None: created) and the validated values, which it may add to: the values a
+# server assigns (a case's number, its due times). It may raise to refuse the write.
+PrepareHook = Callable[
+    [AsyncConnection, RequestContext, Record | None, dict[str, Any]], Awaitable[None]
+]
 
 
 def write_conflict() -> Conflict:
@@ -88,10 +94,16 @@ def _escape_like(term: str) -> str:
 
 
 class RecordService:
-    def __init__(self, spec: EntitySpec, hooks: Sequence[WriteHook] = ()) -> None:
+    def __init__(
+        self,
+        spec: EntitySpec,
+        hooks: Sequence[WriteHook] = (),
+        prepare: Sequence[PrepareHook] = (),
+    ) -> None:
         self.spec = spec
         SPECS[spec.name] = spec
         self.hooks = tuple(hooks)
+        self.prepare = tuple(prepare)
         self.table = spec.table
         # Every column but tenant_id is part of a record as callers see it.
         self._columns = [c for c in self.table.c if c.name != "tenant_id"]
@@ -178,6 +190,7 @@ class RecordService:
                 "read",
                 set(query.filters)
                 | query.filtered_fields
+                | {f for name in query.entity_filters for f in self.spec.list_filters[name].fields}
                 | {query.sort_column}
                 | custom_fields.sent_names(query.custom_filters),
             )
@@ -197,6 +210,8 @@ class RecordService:
                 stmt = stmt.where(table.c[name] == value)
             for condition in conditions:
                 stmt = stmt.where(condition)
+            for name, raw in query.entity_filters.items():
+                stmt = stmt.where(self.spec.list_filters[name].condition(raw))
             if query.updated_since is not None:
                 stmt = stmt.where(table.c.updated_at >= query.updated_since)
             if query.search:
@@ -319,6 +334,8 @@ class RecordService:
             if "owner_id" in self.table.c:
                 # A new record's owner is the user who created it.
                 values["owner_id"] = ctx.user_id
+            for prepare in self.prepare:
+                await prepare(conn, ctx, None, values)
             await self.derive(conn, ctx, values, None, nested)
             stmt = insert(self.table).values(values).returning(*self._columns)
             await self._check_references(conn, ctx, values)
@@ -358,6 +375,8 @@ class RecordService:
             values.update(tenant_id=ctx.tenant_id, id=key, version=previous + 1)
             if "owner_id" in self.table.c:
                 values["owner_id"] = self.parse_id(str(snapshot.get("owner_id") or ctx.user_id))
+            for prepare in self.prepare:  # server-assigned values are assigned afresh
+                await prepare(conn, ctx, None, values)
             await self.derive(conn, ctx, values, None, {})
             stmt = insert(self.table).values(values).returning(*self._columns)
             await self._check_references(conn, ctx, values)
@@ -397,6 +416,8 @@ class RecordService:
                 raise NotFound(f"{self.spec.name} not found")
             if before["version"] != expected_version:
                 raise self._stale(before["version"])
+            for prepare in self.prepare:
+                await prepare(conn, ctx, before, values)
             await self.derive(conn, ctx, values, before, nested)
             if custom is not None:  # merged into the stored values: `null` clears a key
                 values["custom"] = merge_custom(

@@ -3,10 +3,10 @@ about one entity."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table
 
 from backend.records.fields import FieldSpec
 from backend.records.table_check import check_table
@@ -43,6 +43,17 @@ class NestedList:
 
 
 @dataclass(frozen=True)
+class ListFilter:
+    """A list filter of the entity's own (`?sla=breached`): `condition` turns the raw query
+    value into SQL (raising BadRequest naming the parameter when it is not understood). It
+    reads `fields`, which the caller must be allowed to read (no side channel)."""
+
+    description: str
+    fields: tuple[str, ...]
+    condition: Callable[[str], ColumnElement[bool]]
+
+
+@dataclass(frozen=True)
 class EntitySpec:
     name: str  # singular, as used in policies and errors: "contact"
     plural: str  # REST collection name: "contacts"
@@ -70,6 +81,8 @@ class EntitySpec:
     # Fields the service fills in when a create omits them (a line's unit_price from its
     # product): optional for the client, NOT NULL in the table.
     server_filled: tuple[str, ...] = ()
+    # Extra list filters by query parameter name (REST), beyond the exact-match ones.
+    list_filters: Mapping[str, ListFilter] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for relation in self.relations:

@@ -30,6 +30,8 @@ class Tenant(TimestampMixin, Base):
     audit_retention_days: Mapped[int | None] = mapped_column(Integer)
     # ISO 3166 region for phone numbers written without a country code (caller lookup).
     default_region: Mapped[str] = mapped_column(String(2), nullable=False, server_default="US")
+    # IANA zone the tenant's business hours (SLA policies) are read in.
+    time_zone: Mapped[str] = mapped_column(String(64), nullable=False, server_default="UTC")
 
 
 class User(TenantMixin, Base):

@@ -157,7 +157,7 @@ async def test_the_default_region_is_set_by_admins_and_rereads_numbers(
     admin = await new_tenant(services, client, "lookupregion")
     rep = await new_user(services, client, admin, "rep")
     settings = await client.get("/api/v1/tenant/settings", headers=admin.headers)
-    assert settings.json() == {"default_region": "US"}
+    assert settings.json() == {"default_region": "US", "time_zone": "UTC"}
     await _contact(client, admin, last_name="Berlin", phone="030 1234567")
     # Read as a US number first; as German once the tenant says so.
     assert (await client.get(_path("+49301234567"), headers=admin.headers)).status_code == 404
@@ -172,7 +172,7 @@ async def test_the_default_region_is_set_by_admins_and_rereads_numbers(
     changed = await client.patch(
         "/api/v1/tenant/settings", json={"default_region": "DE"}, headers=admin.headers
     )
-    assert changed.json() == {"default_region": "DE"}
+    assert changed.json() == {"default_region": "DE", "time_zone": "UTC"}
     found = await client.get(_path("+49 30 1234567"), headers=admin.headers)
     assert (found.status_code, found.json()["record"]["last_name"]) == (200, "Berlin")
     assert (await client.get(_path("030 1234567"), headers=admin.headers)).status_code == 200

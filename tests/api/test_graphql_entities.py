@@ -110,6 +110,7 @@ def test_every_registered_entity_has_its_graphql(spec: EntitySpec) -> None:
         *(camel(c) for c in spec.filter_columns),
         *(camel(p) for p in range_params(spec)),
         *(camel(c) for c in choice_filters(spec)),
+        *(camel(c) for c in spec.list_filters),
     }
     order = schema._schema.type_map[f"{name}OrderField"]
     assert isinstance(order, GraphQLEnumType)

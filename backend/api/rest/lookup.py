@@ -31,6 +31,7 @@ class LookupController(Controller):
 
 class TenantSettingsBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     default_region: str | None = None
+    time_zone: str | None = None
 
 
 class TenantSettingsController(Controller):
@@ -43,4 +44,7 @@ class TenantSettingsController(Controller):
 
     @patch("/", summary="Change the tenant's settings (tenant admins)")
     async def change(self, ctx: Ctx, data: JSONBody[TenantSettingsBody]) -> dict[str, Any]:
-        return asdict(await update_settings(ctx, default_region=data.default_region))
+        changed = await update_settings(
+            ctx, default_region=data.default_region, time_zone=data.time_zone
+        )
+        return asdict(changed)

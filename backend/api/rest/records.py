@@ -122,6 +122,7 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
             },
             ranges={name: params.get(name) for name in ranges},
             choices={name: params.get(name) for name in choices},
+            entity_filters={name: params.get(name) for name in spec.list_filters},
         )
         page = await service.list(ctx, query)
         body = page_body(replace(page, items=[sparse(r, fields) for r in page.items]))
@@ -152,6 +153,7 @@ def record_router(service: RecordService, type_name: str, provide_context: Provi
             _query(name, str, description=f"exactly one of {', '.join(values)}")
             for name, values in choices.items()
         ),
+        *(_query(name, str, description=f.description) for name, f in spec.list_filters.items()),
         _query("fields", str, description="comma-separated fields to return (id, version kept)"),
         inspect.Parameter(
             "if_none_match", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=IfNoneMatch

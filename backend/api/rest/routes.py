@@ -11,6 +11,7 @@ from backend.api.auth_header import authenticate
 from backend.api.rest.agenda import AGENDA_CONTROLLERS
 from backend.api.rest.auth import AuthController
 from backend.api.rest.calendar import CalendarFeedController, VCardController, calendar_feed
+from backend.api.rest.cases import CASE_CONTROLLERS
 from backend.api.rest.custom_fields import CustomFieldsController
 from backend.api.rest.exports import ExportRulesController, ExportsController
 from backend.api.rest.health import health, ready
@@ -66,6 +67,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 VCardController,
                 *SYNC_CONTROLLERS,
                 *SALES_CONTROLLERS,
+                *CASE_CONTROLLERS,
                 ExportsController,
                 ExportRulesController,
                 ImportsController,

@@ -141,13 +141,16 @@ _RANGE_TYPES: dict[str, Any] = {
 
 def _filter_input(spec: EntitySpec) -> Any:
     """`q` (search), exact matches on the filter columns, `updatedSince`, the range columns'
-    bounds (`amountMin`, `closeDateFrom`...) and equality on choice fields (`stage`)."""
+    bounds (`amountMin`, `closeDateFrom`...), equality on choice fields (`stage`) and the
+    entity's own filters (`slaDueWithin`)."""
     annotations: dict[str, Any] = {"q": str | None}
     annotations.update({column: strawberry.ID | None for column in spec.filter_columns})
     annotations["updated_since"] = datetime | None
     for name, (_, _, kind) in range_params(spec).items():
         annotations[name] = _RANGE_TYPES[kind] | None
     annotations.update({name: str | None for name in choice_filters(spec)})
+    # The entity's own filters (EntitySpec.list_filters), as strings, e.g. `slaDueWithin`.
+    annotations.update({name: str | None for name in spec.list_filters})
     namespace = {"__annotations__": annotations, **dict.fromkeys(annotations)}
     return strawberry.input(type(f"{spec.graphql_name}Filter", (), namespace))
 

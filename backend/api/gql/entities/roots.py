@@ -90,6 +90,7 @@ def _page(entity: EntityTypes) -> Any:
             sort=sort_key(order_by.field, order_by.direction) if order_by else None,
             ranges={name: getattr(f, name) for name in range_params(spec)},
             choices={name: getattr(f, name) for name in choice_filters(spec)},
+            entity_filters={name: getattr(f, name) for name in spec.list_filters},
         )
         page = await entity.service.list(ctx, query)
         return to_connection(page, query, entity.node, after is not None)
