@@ -16,6 +16,7 @@ any status), or a 2xx answer returns the target's id, or the target's stored row
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import uuid
@@ -65,6 +66,9 @@ COLLECTIONS: dict[str, str] = {
     "reminders": "activity",  # /reminders/{id}/dismiss: a reminder's id is its activity's
     "pipelines": "pipeline",
     "imports": "import",
+    "queues": "queue",
+    "case-assignment-rules": "case_rule",
+    "sla-policies": "sla_policy",
 }
 # Path parameters that are not ids of an object, and what a probe puts there.
 LITERALS: dict[str, str] = {"scopes": "contact"}  # /roles/{id}/scopes/{entity}: an entity name
@@ -75,10 +79,12 @@ CAPABILITIES: dict[str, str] = {
 }
 # Objects that belong to one user: out of scope for every other user, tenant admins included.
 PERSONAL = {"session", "device", "import"}
-# Tenant configuration every user of the tenant reads (pipelines and their stages): a read by
-# another role of the same tenant is by design; who may change them is tested in
-# tests/api/test_pipelines.py. Other tenants' are probed like everything else.
-SHARED_IN_TENANT = {"pipeline", "stage"}
+# Tenant configuration every user of the tenant reads (pipelines and their stages; case queues,
+# routing rules and SLA policies, for whoever reads cases): a read by another role of the same
+# tenant is by design; who may change them is tested in tests/api/test_pipelines.py and
+# tests/api/test_case_routing.py / test_sla.py. A "colleague" is a user named as a case's
+# assignee: any user of the tenant may be one. Other tenants' are probed like everything else.
+SHARED_IN_TENANT = {"pipeline", "stage", "queue", "case_rule", "sla_policy", "colleague"}
 
 
 def _camel_name(name: str) -> str:
@@ -98,6 +104,8 @@ GQL_ARGUMENT_KINDS: dict[str, str] = {
     "parentTeamId": "team",
     "pipelineId": "pipeline",
     "stageId": "stage",
+    "queueId": "queue",
+    "assigneeId": "colleague",
     **{f"{_camel_name(name)}Id": name for name in ENTITIES},  # priceBookId
     # Links within an entity and to other entities, named by their column (parentAccountId).
     **{
@@ -342,6 +350,39 @@ async def make_targets(http: httpx.AsyncClient, owner: TenantUser) -> dict[str, 
     targets["import"] = Target(
         "import", owner.tenant_id, str(imported["id"]), "imports", (import_name,)
     )
+    targets["colleague"] = dataclasses.replace(targets["user"], kind="colleague")
+    queue_name = marker("queue")
+    queue = await _ok(
+        await http.post("/api/v1/queues", json={"name": queue_name}, headers=auth), 201
+    )
+    targets["queue"] = Target("queue", owner.tenant_id, str(queue["id"]), "queues", (queue_name,))
+    rule = await _ok(
+        await http.post(
+            "/api/v1/case-assignment-rules",
+            json={"queue_id": queue["id"], "conditions": {"priority": ["urgent"]}},
+            headers=auth,
+        ),
+        201,
+    )
+    targets["case_rule"] = Target(
+        "case_rule", owner.tenant_id, str(rule["id"]), "case_assignment_rules"
+    )
+    made = await http.post(
+        "/api/v1/sla-policies",
+        json={
+            "priority": "urgent",
+            "first_response_minutes": 15,
+            "resolution_minutes": 120,
+            "business_hours": {"mon": ["09:00", "17:00"]},
+        },
+        headers=auth,
+    )
+    if made.status_code == 409:  # one policy per priority: targets made again for this tenant
+        listed = await _ok(await http.get("/api/v1/sla-policies", headers=auth), 200)
+        policy = next(p for p in listed["items"] if p["priority"] == "urgent")
+    else:
+        policy = await _ok(made, 201)
+    targets["sla_policy"] = Target("sla_policy", owner.tenant_id, str(policy["id"]), "sla_policies")
     return targets
 
 
