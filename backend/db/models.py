@@ -25,6 +25,7 @@ from backend.history.changes import RecordChange
 from backend.history.events import SecurityEvent
 from backend.history.seals import AuditSeal
 from backend.idempotency.models import IdempotencyKey
+from backend.knowledge.models import Article, ArticleVersion, CallScript, ScriptRun
 from backend.lookup.models import PhoneNumber
 from backend.policy.models import Role, RoleRule, RoleScope, Team, TeamMember, UserRole
 from backend.sync.models import SyncDevice, SyncOutcome
@@ -33,6 +34,8 @@ from backend.tenants.models import Tenant, User
 __all__ = [
     "Account",
     "Activity",
+    "Article",
+    "ArticleVersion",
     "AuditSeal",
     "AuthFlow",
     "AuthSession",
@@ -40,6 +43,7 @@ __all__ = [
     "Base",
     "BulkReadUsage",
     "CalendarFeed",
+    "CallScript",
     "Contact",
     "CustomField",
     "Export",
@@ -55,6 +59,7 @@ __all__ = [
     "Role",
     "RoleRule",
     "RoleScope",
+    "ScriptRun",
     "SecurityEvent",
     "SigningKey",
     "SyncDevice",
@@ -106,4 +111,9 @@ TENANT_TABLES = (
     "exports",
     "export_rules",
     "bulk_read_usage",
+    # Knowledge base (backend/knowledge): articles, their versions, call scripts and runs.
+    "kb_articles",
+    "kb_article_versions",
+    "call_scripts",
+    "script_runs",
 )

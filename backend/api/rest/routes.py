@@ -15,6 +15,7 @@ from backend.api.rest.custom_fields import CustomFieldsController
 from backend.api.rest.exports import ExportRulesController, ExportsController
 from backend.api.rest.health import health, ready
 from backend.api.rest.history import HistoryController
+from backend.api.rest.knowledge import KNOWLEDGE_CONTROLLERS, PublicArticlesController
 from backend.api.rest.lookup import LookupController, TenantSettingsController
 from backend.api.rest.oauth import OAuthController
 from backend.api.rest.policy import RolesController, TeamsController, UserAccessController
@@ -44,6 +45,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
         *(record_router(s, s.spec.graphql_name, provide) for s in SERVICES.values()),
         OAuthController,
         calendar_feed,
+        PublicArticlesController,
         Router(
             path="/",
             route_handlers=[
@@ -57,6 +59,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 TenantSettingsController,
                 CalendarFeedController,
                 *AGENDA_CONTROLLERS,
+                *KNOWLEDGE_CONTROLLERS,
                 VCardController,
                 *SYNC_CONTROLLERS,
                 ExportsController,
