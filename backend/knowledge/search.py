@@ -57,14 +57,14 @@ def _score(words: list[str]) -> ColumnElement[Any]:
     row_any = _ANY_WORD.format(cfg=_ROW_CFG)
     fuzzy = (
         "coalesce((select sum(s) from (select word_similarity(w, kb_articles.title) s"
-        f" from unnest(cast(:words as text[])) w) x where s >= {FUZZY_THRESHOLD}), 0)"
+        " from unnest(cast(:words as text[])) w) x where s >= :fuzzy), 0)"
     )
     return text(
         f"(ts_rank_cd(kb_articles.document, {row_any})"
         f" + case when kb_articles.document @@ websearch_to_tsquery({_ROW_CFG}, :q)"
         " then 0.5 else 0 end"
         f" + 0.3 * {fuzzy})"
-    ).bindparams(words=words)  # type: ignore[return-value]
+    ).bindparams(words=words, fuzzy=FUZZY_THRESHOLD)  # type: ignore[return-value]
 
 
 def _candidates(words: list[str]) -> ColumnElement[bool]:

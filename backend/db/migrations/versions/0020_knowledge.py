@@ -129,9 +129,7 @@ def upgrade() -> None:
         sa.Column("author_id", UUID(as_uuid=True), nullable=False),
         sa.Column("document", TSVECTOR(), sa.Computed(document, persisted=True)),
         _fk("kb_articles", "author_id", "users"),
-        sa.CheckConstraint(
-            "status IN ('draft', 'published')", name="ck_kb_articles_status_known"
-        ),
+        sa.CheckConstraint("status IN ('draft', 'published')", name="ck_kb_articles_status_known"),
         sa.CheckConstraint(
             "audience IN ('internal', 'public')", name="ck_kb_articles_audience_known"
         ),
