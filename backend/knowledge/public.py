@@ -3,8 +3,8 @@ articles only (id, title, body, tags, language: nothing about authors or other a
 
 Rate limited per source address with the sign-in throttle's database counters
 (backend/auth/throttle.py, shared by every server process): each search counts; past
-`PUBLIC_SEARCH.free_failures` searches in its window, the address waits (doubling) and gets
-429 with Retry-After.
+`PUBLIC_SEARCH.free_failures` searches in its window (a minute), the address waits (doubling)
+and gets 429 with Retry-After.
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ async def public_search(
 ) -> list[dict[str, Any]]:
     keys = [Key.of("public_articles", source_ip or "unknown", PUBLIC_SEARCH)]
     throttle = Throttle(db)
-    await throttle.check(keys)  # 429 before any work (or any hint about the slug)
-    await throttle.failed(keys)  # every search counts
+    # Every search counts, then a blocked source gets 429 before any work (or any hint
+    # about the slug): the first `free_failures` searches of a window pass.
+    await throttle.failed(keys)
+    await throttle.check(keys)
     query = check_query(q)
     tenant_id = await tenant_id_for_slug(db, slug)
     if tenant_id is None:

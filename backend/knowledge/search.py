@@ -71,7 +71,7 @@ def _candidates(words: list[str]) -> ColumnElement[bool]:
     any_config = " || ".join(_ANY_WORD.format(cfg=f"'{c}'::regconfig") for c in CONFIGS)
     stemmed = text(f"kb_articles.document @@ ({any_config})")
     close = [literal(w).op("<%")(articles.c.title) for w in words]
-    return or_(stemmed, *close)  # type: ignore[arg-type]
+    return or_(stemmed, *close)
 
 
 async def ranked(

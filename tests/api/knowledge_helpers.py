@@ -10,50 +10,113 @@ import httpx
 from tests.conftest import TenantUser
 
 ARTICLES: list[dict[str, Any]] = [
-    {"title": "Reset your password", "tags": ["account", "login"],
-     "body": "Forgot your password? On the sign-in page choose *Forgot password*; we email a "
-             "reset link that is valid for one hour."},
-    {"title": "Set up two-factor authentication", "tags": ["security", "login", "mfa"],
-     "body": "Protect your account with an authenticator app: scan the QR code, then enter "
-             "the six-digit code."},
-    {"title": "Change your billing address", "tags": ["billing"],
-     "body": "Your billing address is printed on every invoice. Change it under Settings."},
-    {"title": "Download an invoice as PDF", "tags": ["billing", "invoice"],
-     "body": "Open Billing, pick the invoice and press *Download PDF*."},
-    {"title": "Cancel your subscription", "tags": ["billing", "subscription"],
-     "body": "You can cancel at any time; the plan runs until the end of the paid period."},
-    {"title": "Return a damaged product", "tags": ["returns", "shipping"],
-     "body": "If your order arrived damaged, start a return within 30 days and we send a "
-             "replacement or refund."},
-    {"title": "Track your shipment", "tags": ["shipping", "delivery"],
-     "body": "Use the tracking number in your confirmation email to see where the parcel is."},
-    {"title": "Change the delivery address of an order", "tags": ["shipping", "delivery"],
-     "body": "Before the order ships you can change where it is delivered."},
-    {"title": "Refund processing times", "tags": ["refund", "billing"],
-     "body": "Refunds are credited to the original payment method within 5-10 business days."},
-    {"title": "Update your credit card", "tags": ["billing", "payment"],
-     "body": "Replace an expired card under Billing > Payment methods."},
-    {"title": "Export your contacts to CSV", "tags": ["data", "export"],
-     "body": "Contacts > Export writes every contact you may read to a CSV file."},
-    {"title": "Import contacts from a spreadsheet", "tags": ["data", "import"],
-     "body": "Upload an Excel or CSV spreadsheet; columns are matched to contact fields."},
-    {"title": "Invite a colleague to your workspace", "tags": ["users", "team"],
-     "body": "Admins invite colleagues by email; the invitation expires after a week."},
-    {"title": "Delete your account", "tags": ["account", "privacy"],
-     "body": "Deleting your account removes your data after 30 days."},
-    {"title": "Privacy and GDPR data requests", "tags": ["privacy", "gdpr"],
-     "body": "Ask for a copy of your personal data, or for its erasure."},
-    {"title": "Connect your calendar", "tags": ["calendar", "integration"],
-     "body": "Subscribe to your agenda from Google Calendar or Outlook with the feed link."},
-    {"title": "Warranty claims for defective devices", "tags": ["warranty", "returns"],
-     "body": "A device that stops working within two years is repaired or replaced."},
-    {"title": "Passwort zurücksetzen", "tags": ["konto", "anmeldung"], "language": "de",
-     "body": "Sie haben Ihr Passwort vergessen? Klicken Sie auf der Anmeldeseite auf "
-             "*Passwort vergessen*; wir senden Ihnen einen Link."},
-    {"title": "Rechnung herunterladen", "tags": ["rechnung"], "language": "de",
-     "body": "Ihre Rechnungen finden Sie unter Abrechnung als PDF."},
-    {"title": "Réinitialiser votre mot de passe", "tags": ["compte"], "language": "fr",
-     "body": "Sur la page de connexion, choisissez *Mot de passe oublié*."},
+    {
+        "title": "Reset your password",
+        "tags": ["account", "login"],
+        "body": "Forgot your password? On the sign-in page choose *Forgot password*; we email a "
+        "reset link that is valid for one hour.",
+    },
+    {
+        "title": "Set up two-factor authentication",
+        "tags": ["security", "login", "mfa"],
+        "body": "Protect your account with an authenticator app: scan the QR code, then enter "
+        "the six-digit code.",
+    },
+    {
+        "title": "Change your billing address",
+        "tags": ["billing"],
+        "body": "Your billing address is printed on every invoice. Change it under Settings.",
+    },
+    {
+        "title": "Download an invoice as PDF",
+        "tags": ["billing", "invoice"],
+        "body": "Open Billing, pick the invoice and press *Download PDF*.",
+    },
+    {
+        "title": "Cancel your subscription",
+        "tags": ["billing", "subscription"],
+        "body": "You can cancel at any time; the plan runs until the end of the paid period.",
+    },
+    {
+        "title": "Return a damaged product",
+        "tags": ["returns", "shipping"],
+        "body": "If your order arrived damaged, start a return within 30 days and we send a "
+        "replacement or refund.",
+    },
+    {
+        "title": "Track your shipment",
+        "tags": ["shipping", "delivery"],
+        "body": "Use the tracking number in your confirmation email to see where the parcel is.",
+    },
+    {
+        "title": "Change the delivery address of an order",
+        "tags": ["shipping", "delivery"],
+        "body": "Before the order ships you can change where it is delivered.",
+    },
+    {
+        "title": "Refund processing times",
+        "tags": ["refund", "billing"],
+        "body": "Refunds are credited to the original payment method within 5-10 business days.",
+    },
+    {
+        "title": "Update your credit card",
+        "tags": ["billing", "payment"],
+        "body": "Replace an expired card under Billing > Payment methods.",
+    },
+    {
+        "title": "Export your contacts to CSV",
+        "tags": ["data", "export"],
+        "body": "Contacts > Export writes every contact you may read to a CSV file.",
+    },
+    {
+        "title": "Import contacts from a spreadsheet",
+        "tags": ["data", "import"],
+        "body": "Upload an Excel or CSV spreadsheet; columns are matched to contact fields.",
+    },
+    {
+        "title": "Invite a colleague to your workspace",
+        "tags": ["users", "team"],
+        "body": "Admins invite colleagues by email; the invitation expires after a week.",
+    },
+    {
+        "title": "Delete your account",
+        "tags": ["account", "privacy"],
+        "body": "Deleting your account removes your data after 30 days.",
+    },
+    {
+        "title": "Privacy and GDPR data requests",
+        "tags": ["privacy", "gdpr"],
+        "body": "Ask for a copy of your personal data, or for its erasure.",
+    },
+    {
+        "title": "Connect your calendar",
+        "tags": ["calendar", "integration"],
+        "body": "Subscribe to your agenda from Google Calendar or Outlook with the feed link.",
+    },
+    {
+        "title": "Warranty claims for defective devices",
+        "tags": ["warranty", "returns"],
+        "body": "A device that stops working within two years is repaired or replaced.",
+    },
+    {
+        "title": "Passwort zurücksetzen",
+        "tags": ["konto", "anmeldung"],
+        "language": "de",
+        "body": "Sie haben Ihr Passwort vergessen? Klicken Sie auf der Anmeldeseite auf "
+        "*Passwort vergessen*; wir senden Ihnen einen Link.",
+    },
+    {
+        "title": "Rechnung herunterladen",
+        "tags": ["rechnung"],
+        "language": "de",
+        "body": "Ihre Rechnungen finden Sie unter Abrechnung als PDF.",
+    },
+    {
+        "title": "Réinitialiser votre mot de passe",
+        "tags": ["compte"],
+        "language": "fr",
+        "body": "Sur la page de connexion, choisissez *Mot de passe oublié*.",
+    },
 ]
 
 # (question, title of the article expected first)
