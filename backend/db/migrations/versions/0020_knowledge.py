@@ -220,10 +220,12 @@ def _add_rules_to_existing_tenants() -> None:
                 bind.execute(
                     sa.text(
                         "INSERT INTO role_rules (tenant_id, id, role_id, effect, object, action) "
-                        "SELECT :t, :id, r.id, :e, :o, :a FROM roles r "
+                        "SELECT :t, :id, r.id, x.effect, x.object, x.action FROM roles r, "
+                        "(SELECT CAST(:e AS text) effect, CAST(:o AS text) object, "
+                        "CAST(:a AS text) action) x "
                         "WHERE r.name = :n AND r.builtin AND NOT EXISTS ("
-                        "  SELECT 1 FROM role_rules x WHERE x.role_id = r.id "
-                        "  AND x.effect = :e AND x.object = :o AND x.action = :a)"
+                        "  SELECT 1 FROM role_rules y WHERE y.role_id = r.id "
+                        "  AND y.effect = x.effect AND y.object = x.object AND y.action = x.action)"
                     ),
                     {
                         "t": tenant_id,
