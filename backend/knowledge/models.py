@@ -22,6 +22,13 @@ from backend.db.base import Base, TenantMixin
 
 STATUSES = ("draft", "published")
 AUDIENCES = ("internal", "public")
+# Policy objects outside the entity registry, each with its sub-objects (backend/knowledge/
+# access.py), so role rules naming them can be granted through the policy API too.
+POLICY_OBJECTS: dict[str, tuple[str, ...]] = {
+    "article": AUDIENCES,
+    "call_script": (),
+    "script_run": (),
+}
 
 # The weighted search document: title A, tags B, body C, each stemmed in the article's
 # language (knowledge_regconfig and knowledge_tags_text are IMMUTABLE SQL functions defined

@@ -13,7 +13,7 @@ import pytest
 from backend.runtime import Services
 from tests.api.knowledge_helpers import write_article
 from tests.conftest import TenantUser, new_tenant
-from tests.security.policy_helpers import assert_problem, user_with_roles
+from tests.security.policy_helpers import assert_problem, create_role, user_with_roles
 
 ARTICLES = "/api/v1/knowledge/articles"
 
@@ -136,3 +136,31 @@ async def test_another_tenants_article_is_not_found(
     assert_problem(await client.get(f"{ARTICLES}/not-a-uuid", headers=other.headers), 404)
     unchanged = await client.get(f"{ARTICLES}/{article['id']}", headers=admin.headers)
     assert unchanged.json()["version"] == 1
+
+
+async def test_a_custom_role_may_be_granted_article_audiences(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    admin = await new_tenant(services, client, "kb-custom")
+    await create_role(
+        client,
+        admin,
+        "faq_writer",
+        [("allow", "article", "read"), ("allow", "article.public", "*")],
+    )
+    writer = await user_with_roles(services, client, admin, "faq", ["faq_writer"])
+    public = await write_article(client, writer, title="Shipping costs", audience="public")
+    assert public["audience"] == "public"
+    internal = await client.post(
+        ARTICLES, json={"title": "T", "body": "B", "language": "en"}, headers=writer.headers
+    )
+    assert_problem(internal, 403, field="audience")
+    unknown = await client.post(
+        "/api/v1/roles",
+        json={
+            "name": "faq_bad",
+            "rules": [{"effect": "allow", "object": "article.secret", "action": "read"}],
+        },
+        headers=admin.headers,
+    )
+    assert_problem(unknown, 422, code="unknown_field")
