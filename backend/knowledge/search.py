@@ -25,6 +25,7 @@ from backend.knowledge.access import KnowledgeAccess, knowledge_access
 from backend.knowledge.articles import COLUMNS, articles, readable
 
 MAX_QUERY = 200
+MAX_SUGGESTION_TEXT = 1000
 MAX_RESULTS = 50
 DEFAULT_RESULTS = 20
 # The stemmers a query is also stemmed with (the languages knowledge_regconfig knows best).
@@ -83,7 +84,6 @@ async def ranked(
     columns: tuple[Any, ...] = COLUMNS,
 ) -> list[dict[str, Any]]:
     """The visible articles of `tenant_id` best matching `q`, best first (ties: newest)."""
-    q = q[:MAX_QUERY]  # suggestions pass free text (a case's description): rank on its start
     if not q.strip():
         return []
     words = _fuzzy_words(q)
@@ -126,7 +126,7 @@ async def search_articles(
 
 
 async def suggest_articles(
-    ctx: RequestContext, tenant_id: uuid.UUID, text_: str, limit: int = 5
+    ctx: RequestContext, tenant_id: uuid.UUID, case_text: str, limit: int = 5
 ) -> list[dict[str, Any]]:
     """The best articles for free text (a case's subject and description, joined by a
     newline), among those the caller may read: the same ranking as the search. For
@@ -135,7 +135,9 @@ async def suggest_articles(
         return []
     async with ctx.session.transaction() as conn:
         access: KnowledgeAccess = await knowledge_access(ctx, conn)
-        return await ranked(conn, tenant_id, " ".join(text_.split()), readable(access), limit)
+        # A long description ranks on its start (its first words say what the case is about).
+        query = " ".join(case_text.split())[:MAX_SUGGESTION_TEXT]
+        return await ranked(conn, tenant_id, query, readable(access), limit)
 
 
 def public_visible() -> ColumnElement[bool]:

@@ -75,3 +75,14 @@ async def test_query_over_200_characters_is_refused(
     )
     assert got.status_code == 422, got.text
     assert got.json()["field"] == "q"
+
+
+@pytest.mark.parametrize(
+    "q", ["the", "!!!", "'", '"unterminated', "a & b | c", "-", ":*", "or", "ünïcödé ß", "\\"]
+)
+async def test_odd_queries_are_answered_not_failed(
+    client: httpx.AsyncClient, seeded: TenantUser, q: str
+) -> None:
+    got = await client.get("/api/v1/knowledge/articles", params={"q": q}, headers=seeded.headers)
+    assert got.status_code == 200, got.text
+    assert isinstance(got.json()["items"], list)
