@@ -39,6 +39,7 @@ from backend.history.events import SecurityEvent
 from backend.history.seals import AuditSeal
 from backend.idempotency.models import IdempotencyKey
 from backend.imports.models import Import
+from backend.knowledge.models import Article, ArticleVersion, CallScript, ScriptRun
 from backend.lookup.models import PhoneNumber
 from backend.persisted_queries.models import PersistedQuery
 from backend.policy.models import Role, RoleRule, RoleScope, Team, TeamMember, UserRole
@@ -48,6 +49,8 @@ from backend.tenants.models import Tenant, User
 __all__ = [
     "Account",
     "Activity",
+    "Article",
+    "ArticleVersion",
     "AuditSeal",
     "AuthFlow",
     "AuthSession",
@@ -55,6 +58,7 @@ __all__ = [
     "Base",
     "BulkReadUsage",
     "CalendarFeed",
+    "CallScript",
     "Case",
     "CaseAssignmentRule",
     "CaseCounter",
@@ -87,6 +91,7 @@ __all__ = [
     "Role",
     "RoleRule",
     "RoleScope",
+    "ScriptRun",
     "SecurityEvent",
     "SigningKey",
     "SlaPolicy",
@@ -163,4 +168,9 @@ TENANT_TABLES = (
     "imports",
     # GraphQL documents registered by hash (backend/persisted_queries).
     "persisted_queries",
+    # Knowledge base (backend/knowledge): articles, their versions, call scripts and runs.
+    "kb_articles",
+    "kb_article_versions",
+    "call_scripts",
+    "script_runs",
 )

@@ -9,6 +9,7 @@ from fnmatch import fnmatchcase
 from backend.context import RequestContext
 from backend.crm.registry import ENTITIES, entity_fields
 from backend.errors import Forbidden, ValidationFailed
+from backend.knowledge.models import POLICY_OBJECTS
 from backend.policy.engine import ACTIONS, RECORD_SCOPES, TenantPolicy, user_subject
 from backend.policy.role_views import RoleView, RuleView
 
@@ -28,6 +29,9 @@ def expand(obj: str, action: str, policy: TenantPolicy | None = None) -> list[tu
             *(f"{name}.{f}" for f in entity_fields(spec)),
             *(d.policy_object for d in custom.values()),
         ]
+        objects.extend(o for o in candidates if fnmatchcase(o, obj))
+    for name, parts in POLICY_OBJECTS.items():  # the knowledge base's objects
+        candidates = [name, *(f"{name}.{part}" for part in parts)]
         objects.extend(o for o in candidates if fnmatchcase(o, obj))
     return [(o, a) for o in objects for a in actions]
 
@@ -65,6 +69,11 @@ def check_rule(effect: str, obj: str, action: str) -> None:
     entity_part, _, field_part = obj.partition(".")
     if "*" not in entity_part:
         spec = ENTITIES.get(entity_part)
+        if entity_part in POLICY_OBJECTS:
+            parts = POLICY_OBJECTS[entity_part]
+            if field_part and "*" not in field_part and field_part not in parts:
+                raise ValidationFailed.one("object", "unknown_field", f"no object {obj!r}")
+            return
         if spec is None:
             raise ValidationFailed.one("object", "unknown_entity", f"no entity {entity_part!r}")
         if (

@@ -11,6 +11,7 @@ SELECT create_reference_table('tenants');
 SELECT create_reference_table('token_revocations');
 SELECT create_distributed_table('users', 'tenant_id');
 SELECT create_distributed_table('audit_seals', 'tenant_id', colocate_with => 'users');
+SELECT create_distributed_table('call_scripts', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('case_counters', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('custom_fields', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('export_rules', 'tenant_id', colocate_with => 'users');
@@ -29,6 +30,7 @@ SELECT create_distributed_table('case_assignment_rules', 'tenant_id', colocate_w
 SELECT create_distributed_table('exports', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('idempotency_keys', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('imports', 'tenant_id', colocate_with => 'users');
+SELECT create_distributed_table('kb_articles', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('mfa_recovery_codes', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('mfa_totp', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('oauth_clients', 'tenant_id', colocate_with => 'users');
@@ -38,6 +40,7 @@ SELECT create_distributed_table('products', 'tenant_id', colocate_with => 'users
 SELECT create_distributed_table('queue_members', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('role_rules', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('role_scopes', 'tenant_id', colocate_with => 'users');
+SELECT create_distributed_table('script_runs', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('sla_policies', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('sync_devices', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('team_members', 'tenant_id', colocate_with => 'users');
@@ -46,6 +49,7 @@ SELECT create_distributed_table('auth_flows', 'tenant_id', colocate_with => 'use
 SELECT create_distributed_table('auth_sessions', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('authorization_codes', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('contacts', 'tenant_id', colocate_with => 'users');
+SELECT create_distributed_table('kb_article_versions', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('price_book_entries', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('sync_outcomes', 'tenant_id', colocate_with => 'users');
 SELECT create_distributed_table('cases', 'tenant_id', colocate_with => 'users');

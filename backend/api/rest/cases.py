@@ -13,7 +13,9 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from backend.api.rest.records import etag
 from backend.context import RequestContext
 from backend.crm.cases import actions, setup
+from backend.crm.cases.service import cases
 from backend.errors import ValidationFailed
+from backend.knowledge.search import suggest_articles
 
 Ctx = NamedDependency[RequestContext]
 Body = JSONBody[dict[str, Any]]
@@ -38,6 +40,17 @@ class CaseActionsController(Controller):
     async def escalate(self, ctx: Ctx, case_id: FromPath[str]) -> Response[Any]:
         record = await actions.escalate(ctx, case_id)
         return Response(record, headers={"ETag": etag(record)})
+
+    @get(
+        "/suggestions",
+        summary="The knowledge articles that best answer a case (its subject and description)",
+    )
+    async def suggestions(self, ctx: Ctx, case_id: FromPath[str]) -> dict[str, Any]:
+        # Read through the record service: a case the caller may not read is a 404, and a
+        # field withheld from the caller does not steer the ranking.
+        case = await cases.get(ctx, case_id)
+        text = "\n".join(str(case.get(f) or "") for f in ("subject", "description"))
+        return {"items": await suggest_articles(ctx, ctx.tenant_id, text)}
 
 
 class QueuesController(Controller):

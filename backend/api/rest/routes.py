@@ -17,6 +17,7 @@ from backend.api.rest.exports import ExportRulesController, ExportsController
 from backend.api.rest.health import health, ready
 from backend.api.rest.history import HistoryController
 from backend.api.rest.imports import ImportsController
+from backend.api.rest.knowledge import KNOWLEDGE_CONTROLLERS, PublicArticlesController
 from backend.api.rest.lookup import LookupController, TenantSettingsController
 from backend.api.rest.oauth import OAuthController
 from backend.api.rest.pipelines import PipelinesController, SalesController
@@ -49,6 +50,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
         *(record_router(s, s.spec.graphql_name, provide) for s in SERVICES.values()),
         OAuthController,
         calendar_feed,
+        PublicArticlesController,
         Router(
             path="/",
             route_handlers=[
@@ -64,6 +66,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 TenantSettingsController,
                 CalendarFeedController,
                 *AGENDA_CONTROLLERS,
+                *KNOWLEDGE_CONTROLLERS,
                 VCardController,
                 *SYNC_CONTROLLERS,
                 *SALES_CONTROLLERS,

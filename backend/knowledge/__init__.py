@@ -1,0 +1,1 @@
+"""The knowledge base (versioned articles, ranked search) and guided call scripts."""
