@@ -81,9 +81,12 @@ async def tenant_tables(conn: asyncpg.Connection) -> list[str]:
 
 
 async def columns(conn: asyncpg.Connection, table: str) -> list[str]:
+    """The columns a tenant backup copies out and back in: not the generated ones (a search
+    document), which PostgreSQL computes again on the way in and refuses to be given."""
     rows = await conn.fetch(
         "select column_name from information_schema.columns "
-        "where table_schema = 'public' and table_name = $1 order by ordinal_position",
+        "where table_schema = 'public' and table_name = $1 and is_generated = 'NEVER' "
+        "order by ordinal_position",
         table,
     )
     return [row["column_name"] for row in rows]
