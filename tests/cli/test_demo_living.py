@@ -33,9 +33,7 @@ def _quarter(day: str) -> str:
 
 async def test_small_demo_is_a_living_tenant(cluster: Cluster, client: httpx.AsyncClient) -> None:
     slug = f"demol-{uuid.uuid4().hex[:8]}"
-    made = run(
-        ["demo", "--slug", slug, "--size", "small", "--password", PASSWORD], _env(cluster)
-    )
+    made = run(["demo", "--slug", slug, "--size", "small", "--password", PASSWORD], _env(cluster))
     assert made.returncode == 0, made.stderr
     assert f"Demo tenant '{slug}': 8 accounts" in made.stdout
     # Every rep is printed with the admin's password.
