@@ -38,6 +38,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
                     email=args.email,
                     password=password,
                     n_accounts=args.accounts,
+                    size=args.size,
                 )
             finally:
                 await db.dispose()
@@ -55,9 +56,12 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
         return
     print(
         f"Demo tenant '{result.slug}': {result.accounts} accounts, {result.contacts} contacts, "
-        f"{result.opportunities} opportunities, {result.activities} activities.\n"
+        f"{result.opportunities} opportunities, {result.activities} activities, "
+        f"{result.leads} leads ({result.converted} converted), {result.quotes} quotes, "
+        f"{result.orders} orders, {result.cases} cases.\n"
         f"Sign in with tenant={result.slug} email={result.email} password={password}\n"
-        f"  curl -s -X POST {base}/auth/sign-in "
+        + "".join(f"  or as {rep} with the same password\n" for rep in result.reps)
+        + f"  curl -s -X POST {base}/auth/sign-in "
         "-H 'content-type: application/json' "
         f'-d \'{{"tenant":"{result.slug}","email":"{result.email}","password":"{password}"}}\''
     )

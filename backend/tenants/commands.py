@@ -45,7 +45,15 @@ def _demo_arguments(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--slug", default="demo")
     demo.add_argument("--email", default="admin@demo.example")
     demo.add_argument("--password", help="the admin's password (default: a random one)")
-    demo.add_argument("--accounts", type=int, default=120, help="how many accounts (default 120)")
+    demo.add_argument(
+        "--size",
+        choices=("small", "normal"),
+        default="normal",
+        help="how much to seed (default normal: about a minute; small: a few seconds)",
+    )
+    demo.add_argument(
+        "--accounts", type=int, help="how many accounts (default: 120 normal, 8 small)"
+    )
     demo.add_argument(
         "--reset", action="store_true", help="drop the demo tenant if it exists and seed it afresh"
     )
