@@ -24,7 +24,7 @@ from tests.api.selfservice_helpers import (
     submit,
     visitor_at,
 )
-from tests.conftest import TenantUser, new_tenant
+from tests.conftest import new_tenant
 
 Json = dict[str, Any]
 
