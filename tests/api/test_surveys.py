@@ -129,7 +129,8 @@ async def test_nps_scale_and_expiry(
     async with services.db.tenant_transaction(admin.tenant_id) as conn:
         await conn.execute(
             text(
-                "UPDATE case_surveys SET expires_at = now() - interval '1 second' WHERE case_id = :c"
+                "UPDATE case_surveys SET expires_at = now() - interval '1 second'"
+                " WHERE case_id = :c"
             ),
             {"c": late["id"]},
         )
@@ -142,7 +143,7 @@ async def test_a_low_score_raises_an_alert(
     services: Services, client: httpx.AsyncClient, visitor: httpx.AsyncClient
 ) -> None:
     admin = await new_tenant(services, client, "lowscore")
-    fine, fine_url = await resolved_with_link(client, admin)
+    _fine, fine_url = await resolved_with_link(client, admin)
     assert (await visitor.post(fine_url, json={"score": 3})).status_code == 200
     poor, poor_url = await resolved_with_link(client, admin)
     assert (await visitor.post(poor_url, json={"score": 2, "comment": "slow"})).status_code == 200

@@ -103,7 +103,7 @@ async def service_metrics(
                     ),
                     2,
                 ).label("csat_avg"),
-                func.round(
+                (
                     100
                     * (
                         count(and_(nps, _surveys.c.score >= 9))
