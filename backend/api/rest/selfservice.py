@@ -18,7 +18,7 @@ from backend.crm.cases import metrics, replies, selfservice, surveys
 from backend.errors import ValidationFailed
 
 Ctx = NamedDependency[RequestContext]
-Body = JSONBody[Any]
+Body = JSONBody[dict[str, Any]]
 AnyRequest = Request[Any, Any, Any]
 
 
