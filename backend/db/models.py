@@ -24,6 +24,7 @@ from backend.crm.cases.models import (
     QueueMember,
     SlaPolicy,
 )
+from backend.crm.cases.selfservice_models import CaseReply, CaseStatusLink, CaseSurvey
 from backend.crm.contacts.models import Contact
 from backend.crm.leads.models import Lead
 from backend.crm.opportunities.models import Opportunity
@@ -62,6 +63,9 @@ __all__ = [
     "Case",
     "CaseAssignmentRule",
     "CaseCounter",
+    "CaseReply",
+    "CaseStatusLink",
+    "CaseSurvey",
     "Contact",
     "CustomField",
     "Export",
@@ -135,6 +139,10 @@ TENANT_TABLES = (
     "queue_members",
     "case_assignment_rules",
     "sla_policies",
+    # Web self-service and satisfaction: status links, case replies, surveys.
+    "case_status_links",
+    "case_replies",
+    "case_surveys",
     "custom_fields",
     "phone_numbers",
     "calendar_feeds",

@@ -85,6 +85,8 @@ class EventType(enum.StrEnum):
     # The service side: security-neutral, kept with the audit trail (who escalated what, when).
     CASE_ESCALATED = "case.escalated"
     CASE_SLA_BREACHED = "case.sla_breached"
+    # A survey answered with a low score: an alert for the agent's team lead.
+    CASE_LOW_SATISFACTION = "case.low_satisfaction"
 
 
 class SecurityEvent(Base):

@@ -76,6 +76,12 @@ LITERALS: dict[str, str] = {"scopes": "contact"}  # /roles/{id}/scopes/{entity}:
 CAPABILITIES: dict[str, str] = {
     "calendar": "a calendar feed's secret URL: whoever holds it reads the feed, by design",
     "download": "a single-use export download link: the link is the credential, by design",
+    # /public/{tenant_slug}/...: web self-service, unauthenticated. The slug names a tenant
+    # whose public articles anyone may search; a case's status link and a survey link are
+    # secret tokens (the link is the credential). Their isolation (other tenants' slugs,
+    # other cases' tokens, guesses: the unknown path's 404) is tested in
+    # tests/api/test_public_articles.py, test_public_cases.py and test_surveys.py.
+    "public": "web self-service: no sign-in; tokens in the URL are the credential, by design",
 }
 # Objects that belong to one user: out of scope for every other user, tenant admins included.
 PERSONAL = {"session", "device", "import"}

@@ -26,6 +26,7 @@ from backend.api.rest.quotes import accept as accept_quote
 from backend.api.rest.records import record_router
 from backend.api.rest.sales import SALES_CONTROLLERS
 from backend.api.rest.security import SECURITY_CONTROLLERS
+from backend.api.rest.selfservice import PUBLIC_SELF_SERVICE, SELF_SERVICE_CONTROLLERS
 from backend.api.rest.sync import SYNC_CONTROLLERS
 from backend.context import RequestContext
 from backend.crm.registry import SERVICES
@@ -51,6 +52,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
         OAuthController,
         calendar_feed,
         PublicArticlesController,
+        *PUBLIC_SELF_SERVICE,
         Router(
             path="/",
             route_handlers=[
@@ -71,6 +73,7 @@ def rest_handlers() -> list[ControllerRouterHandler]:
                 *SYNC_CONTROLLERS,
                 *SALES_CONTROLLERS,
                 *CASE_CONTROLLERS,
+                *SELF_SERVICE_CONTROLLERS,
                 ExportsController,
                 ExportRulesController,
                 ImportsController,

@@ -23,6 +23,7 @@ from backend.crm.cases.models import (
 )
 from backend.crm.cases.routing import case_label, check_member, next_number, route_new_case
 from backend.crm.cases.sla import due_times
+from backend.crm.cases.survey_hook import open_survey
 from backend.crm.contacts.service import CONTACT
 from backend.db.base import table_of
 from backend.errors import BadRequest
@@ -161,4 +162,4 @@ async def prepare_case(
         values.update(await due_times(conn, ctx.tenant_id, priority, start))
 
 
-cases = RecordService(CASE, prepare=(prepare_case,))
+cases = RecordService(CASE, prepare=(prepare_case,), hooks=(open_survey,))
