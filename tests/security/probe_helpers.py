@@ -69,6 +69,8 @@ COLLECTIONS: dict[str, str] = {
     "queues": "queue",
     "case-assignment-rules": "case_rule",
     "sla-policies": "sla_policy",
+    "articles": "article",  # /knowledge/articles/{id}
+    "scripts": "call_script",  # /knowledge/scripts/{id}
 }
 # Path parameters that are not ids of an object, and what a probe puts there.
 LITERALS: dict[str, str] = {"scopes": "contact"}  # /roles/{id}/scopes/{entity}: an entity name
@@ -89,8 +91,19 @@ PERSONAL = {"session", "device", "import"}
 # routing rules and SLA policies, for whoever reads cases): a read by another role of the same
 # tenant is by design; who may change them is tested in tests/api/test_pipelines.py and
 # tests/api/test_case_routing.py / test_sla.py. A "colleague" is a user named as a case's
-# assignee: any user of the tenant may be one. Other tenants' are probed like everything else.
-SHARED_IN_TENANT = {"pipeline", "stage", "queue", "case_rule", "sla_policy", "colleague"}
+# assignee: any user of the tenant may be one. Published knowledge articles and call scripts
+# are read tenant-wide (who may write or see drafts: tests/api/test_knowledge.py and
+# test_scripts.py). Other tenants' are probed like everything else.
+SHARED_IN_TENANT = {
+    "pipeline",
+    "stage",
+    "queue",
+    "case_rule",
+    "sla_policy",
+    "colleague",
+    "article",
+    "call_script",
+}
 
 
 def _camel_name(name: str) -> str:
@@ -389,6 +402,44 @@ async def make_targets(http: httpx.AsyncClient, owner: TenantUser) -> dict[str, 
     else:
         policy = await _ok(made, 201)
     targets["sla_policy"] = Target("sla_policy", owner.tenant_id, str(policy["id"]), "sla_policies")
+    title = marker("article")
+    article = await _ok(
+        await http.post(
+            "/api/v1/knowledge/articles",
+            json={"title": title, "body": "Text.", "language": "en", "status": "published"},
+            headers=auth,
+        ),
+        201,
+    )
+    targets["article"] = Target(
+        "article",
+        owner.tenant_id,
+        str(article["id"]),
+        "kb_articles",
+        (title,),
+        related=(("kb_article_versions", "article_id"),),
+    )
+    script_name = marker("script")
+    script = await _ok(
+        await http.post(
+            "/api/v1/knowledge/scripts",
+            json={
+                "name": script_name,
+                "steps": [
+                    {
+                        "key": "greet",
+                        "prompt": "Hello?",
+                        "options": [{"value": "yes", "label": "Yes", "end": "Done"}],
+                    }
+                ],
+            },
+            headers=auth,
+        ),
+        201,
+    )
+    targets["call_script"] = Target(
+        "call_script", owner.tenant_id, str(script["id"]), "call_scripts", (script_name,)
+    )
     return targets
 
 
