@@ -26,10 +26,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db.base import Base, TenantMixin
 
-# kept for modules written before the move
-from backend.tenants.models import Tenant as Tenant
-from backend.tenants.models import User as User
-
 
 def _user_fk(column: str = "user_id") -> ForeignKeyConstraint:
     return ForeignKeyConstraint(
