@@ -153,6 +153,14 @@ async def world(services: Services, client: httpx.AsyncClient) -> World:
     # The default pipeline and its first stage (the stage the `stage` sample names).
     [pipeline] = (await client.get("/api/v1/pipelines", headers=admin.headers)).json()["items"]
     world.table_refs.update(pipeline_id=pipeline["id"], stage_id=pipeline["stages"][0]["id"])
+    # A case queue with the admin in it: a case may be put in it and assigned to the admin.
+    queue = await client.post(
+        "/api/v1/queues",
+        json={"name": "Matrix", "member_ids": [str(admin.user_id)]},
+        headers=admin.headers,
+    )
+    assert queue.status_code == 201, queue.text
+    world.table_refs.update(queue_id=queue.json()["id"], assignee_id=str(admin.user_id))
     for spec in _by_dependency():
         world.links[spec.name] = (await _create(rest, admin, spec, world.full_body(spec)))["id"]
     for role, user in users.items():
