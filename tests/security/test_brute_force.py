@@ -47,6 +47,9 @@ async def target(services: Services, client: httpx.AsyncClient, tenant_a: Tenant
 async def test_an_account_backs_off_after_repeated_failures(
     services: Services, cluster: Cluster, target: TenantUser
 ) -> None:
+    # The other server process is built first: building it under load could outlast the hold.
+    other = build_services(make_settings(cluster), cluster.urls.app_url)
+    other_app = create_app(other)
     async with source_client(services, _ip()) as http:
         wrong = [
             await _try(http, target.slug, target.email, "wrong password!")
@@ -61,8 +64,7 @@ async def test_an_account_backs_off_after_repeated_failures(
         assert 1 <= int(held.headers["retry-after"]) <= ACCOUNT.first_delay_seconds
     # From another address too (the account is held, not the address) - and in another server
     # process, since the counters live in the database.
-    other = build_services(make_settings(cluster), cluster.urls.app_url)
-    transport = httpx.ASGITransport(app=create_app(other), client=(_ip(), 1))  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=other_app, client=(_ip(), 1))  # type: ignore[arg-type]
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             elsewhere = await _try(http, target.slug, target.email, PASSWORD)
