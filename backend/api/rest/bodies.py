@@ -3,9 +3,11 @@ rules are checked by the service). Unknown fields are refused while decoding."""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
 import msgspec
+from litestar.params import KwargDefinition
 from msgspec import UNSET, UnsetType
 
 from backend.records.fields import FieldSpec
@@ -25,6 +27,13 @@ def _wire_type(spec: FieldSpec) -> Any:
         return bool
     if spec.kind == "decimal":  # a JSON number, or a string for exact money
         return float | int | str
+    # Documented in the OpenAPI document only (the service checks and names the field): the
+    # choices a choice field takes, and that a required text may not be empty.
+    if spec.kind == "choice" and spec.choices:
+        choices = "|".join(re.escape(choice) for choice in spec.choices)
+        return Annotated[str, KwargDefinition(pattern=f"^({choices})$")]
+    if spec.required:
+        return Annotated[str, KwargDefinition(min_length=1)]
     return str
 
 
