@@ -14,19 +14,51 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import Table, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.context import RequestContext
 from backend.crm.products.service import PRICE_BOOK, PRICE_BOOK_ENTRY, PRODUCT
+from backend.db.base import table_of
 from backend.db.ids import uuid7
 from backend.errors import FieldProblem, ValidationFailed
 from backend.history.changes import record_created, record_deleted, record_updated
 from backend.policy.access import entity_access
 from backend.policy.record_scope import scope_condition
-from backend.records.fields import FieldSpec, validate_changes
+from backend.records.fields import OWNER, FieldSpec, validate_changes
 from backend.records.service import Record, WriteHook
-from backend.records.spec import EntitySpec
+from backend.records.spec import EntitySpec, Relation
+from backend.tenants.models import User
+
+
+def line_spec(
+    table: Table, parent: EntitySpec, items: Mapping[str, FieldSpec], parent_column: str
+) -> EntitySpec:
+    """The line entity of a quote or an order: the item fields, a link to its parent (never
+    moved to another) and to the product, owned as the parent is."""
+    return EntitySpec(
+        name=f"{parent.name}_line",
+        plural=f"{parent.name}_lines",
+        table=table,
+        fields=EntitySpec.field_map(
+            FieldSpec(parent_column, kind="uuid", required=True, on_update=False),
+            *items.values(),
+            FieldSpec("owner_id", kind="uuid", on_create=False, description=OWNER),
+        ),
+        filter_columns=("owner_id", parent_column, "product_id"),
+        references={parent_column: parent, "product_id": PRODUCT, "owner_id": table_of(User)},
+        relations=(
+            Relation(
+                parent_column,
+                reverse_name="lines",
+                reverse_description=f"The {parent.label}'s lines.",
+            ),
+            Relation("product_id", reverse_name=f"{parent.name}_lines"),
+        ),
+        # Defaulted from the product (or the default price book) when a line omits it.
+        server_filled=("unit_price",),
+    )
+
 
 CENTS = Decimal("0.01")
 MAX_LINES = 500

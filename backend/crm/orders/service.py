@@ -15,7 +15,6 @@ from backend.crm.accounts.service import ACCOUNT
 from backend.crm.contacts.service import CONTACT
 from backend.crm.opportunities.service import OPPORTUNITY
 from backend.crm.orders.models import ORDER_STATUSES, Order, OrderLine
-from backend.crm.products.service import PRODUCT
 from backend.crm.quotes.service import QUOTE, READ_ONLY_TOTAL, LineService, derive_parent
 from backend.db.base import table_of
 from backend.records.fields import OWNER, FieldSpec
@@ -77,23 +76,7 @@ ORDER = EntitySpec(
     ),
 )
 
-ORDER_LINE = EntitySpec(
-    name="order_line",
-    plural="order_lines",
-    table=table_of(OrderLine),
-    fields=EntitySpec.field_map(
-        FieldSpec("order_id", kind="uuid", required=True, on_update=False),
-        *ORDER_LINE_ITEM.values(),
-        FieldSpec("owner_id", kind="uuid", on_create=False, description=OWNER),
-    ),
-    filter_columns=("owner_id", "order_id", "product_id"),
-    references={"order_id": ORDER, "product_id": PRODUCT, "owner_id": _users},
-    relations=(
-        Relation("order_id", reverse_name="lines", reverse_description="The order's lines."),
-        Relation("product_id", reverse_name="order_lines"),
-    ),  # Defaulted from the product (or the default price book) when a line omits it.
-    server_filled=("unit_price",),
-)
+ORDER_LINE = lines.line_spec(table_of(OrderLine), ORDER, ORDER_LINE_ITEM, "order_id")
 KIND = lines.LineKind(ORDER_LINE, "order_id", ORDER, costed=True)
 
 

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from backend.context import RequestContext
 from backend.crm import lines
 from backend.crm.opportunities.service import OPPORTUNITY
-from backend.crm.products.service import PRODUCT
 from backend.crm.quotes.models import QUOTE_STATUSES, Quote, QuoteLine
 from backend.db.base import table_of
 from backend.errors import ValidationFailed
@@ -67,23 +66,7 @@ QUOTE = EntitySpec(
     ),
 )
 
-QUOTE_LINE = EntitySpec(
-    name="quote_line",
-    plural="quote_lines",
-    table=table_of(QuoteLine),
-    fields=EntitySpec.field_map(
-        FieldSpec("quote_id", kind="uuid", required=True, on_update=False),
-        *QUOTE_LINE_ITEM.values(),
-        FieldSpec("owner_id", kind="uuid", on_create=False, description=OWNER),
-    ),
-    filter_columns=("owner_id", "quote_id", "product_id"),
-    references={"quote_id": QUOTE, "product_id": PRODUCT, "owner_id": _users},
-    relations=(
-        Relation("quote_id", reverse_name="lines", reverse_description="The quote's lines."),
-        Relation("product_id", reverse_name="quote_lines"),
-    ),  # Defaulted from the product (or the default price book) when a line omits it.
-    server_filled=("unit_price",),
-)
+QUOTE_LINE = lines.line_spec(table_of(QuoteLine), QUOTE, QUOTE_LINE_ITEM, "quote_id")
 KIND = lines.LineKind(QUOTE_LINE, "quote_id", QUOTE, costed=False)
 
 
